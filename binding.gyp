@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+# vfio_core: the addon with real syscalls (sys_linux.cc).
+# vfio_core_fake: the same code over the in-memory fake kernel (sys_fake.cc), for tests only.
+# Build: npx node-gyp rebuild --nodedir=/usr -j 2   (Node headers from /usr/include/node)
+{
+  "variables": {
+    "core_sources": [
+      "native/src/addon.cc",
+      "native/src/errors.cc",
+      "native/src/dma_table.cc",
+      "native/src/iommu_context.cc",
+      "native/src/vfio_legacy.cc",
+      "native/src/vfio_iommufd.cc",
+      "native/src/vfio_device.cc",
+      "native/src/js/common.cc",
+      "native/src/js/iommu.cc",
+      "native/src/js/device.cc",
+      "native/src/js/irqs.cc",
+      "native/src/js/mapping.cc",
+      "native/src/js/dma_buffer.cc",
+      "native/src/js/eventfd.cc"
+    ]
+  },
+  "target_defaults": {
+    "include_dirs": ["."],
+    "defines": ["NAPI_VERSION=8"],
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+    "dependencies": [
+      "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+    ]
+  },
+  "targets": [
+    {
+      "target_name": "vfio_core",
+      "sources": ["<@(core_sources)", "native/src/sys_linux.cc"]
+    },
+    {
+      "target_name": "vfio_core_fake",
+      "defines": ["VFIOBOX_FAKE=1"],
+      "sources": [
+        "<@(core_sources)",
+        "native/src/sys_fake.cc",
+        "native/src/fake_vfio.cc",
+        "native/src/fake_device.cc",
+        "native/src/fake_iommufd.cc",
+        "native/src/fake_control.cc",
+        "native/src/js/fake.cc"
+      ]
+    }
+  ]
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+// The TypeScript face of the native addon (native/src/js/*.cc). Hand-written, like node-pty's
+// native.d.ts: every export of vfio_core.node and vfio_core_fake.node is declared here, and
+// test/native/exports.test.ts compares the runtime export list with NATIVE_KEYS below.
+//
+// Conventions (docs/architecture.md):
+//  - addresses (iova, physical addresses) are bigint; sizes and offsets are numbers <= 2^53;
+//  - every failure is thrown as the VfioError class handed in through setErrorClass();
+//  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
+
+/** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
+export const NATIVE_ABI_VERSION = 1;
+
+export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
+
+/** Arguments the native side passes to the error constructor (see host/errors.ts). */
+export interface NativeErrorInit {
+  op: string;
+  errno: number;
+  code: string;
+  message: string;
+  detail?: Record<string, unknown>;
+}
+export type ErrorFactory = (init: NativeErrorInit) => Error;
+
+export interface NativeIovaRange {
+  start: bigint;
+  /** inclusive, as in the kernel's struct iommu_iova_range / vfio_iova_range */
+  last: bigint;
+}
+
+export interface NativeDmaEntry {
+  iova: bigint;
+  sizeBytes: number;
+  /** VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE */
+  flags: number;
+  /** offset of the mapping's first byte inside its DmaBuffer */
+  bufferOffset: number;
+}
+
+export interface NativeDeviceInfo {
+  flags: number;
+  numRegions: number;
+  numIrqs: number;
+}
+
+export type NativeRegionCap =
+  | { kind: 'sparse-mmap'; areas: Array<{ offset: number; sizeBytes: number }> }
+  | { kind: 'type'; type: number; subtype: number }
+  | { kind: 'msix-mappable' }
+  | { kind: 'unknown'; id: number; version: number };
+
+export interface NativeRegionInfo {
+  index: number;
+  flags: number;
+  sizeBytes: number;
+  /** offset of the region inside the device fd (pread/pwrite/mmap offset) */
+  fdOffset: bigint;
+  caps: NativeRegionCap[];
+}
+
+export interface NativeIrqInfo {
+  index: number;
+  flags: number;
+  count: number;
+}
+
+/** An anonymous, page-aligned host memory buffer for DMA (mmap'd and owned by the addon). */
+export interface NativeDmaBuffer {
+  readonly sizeBytes: number;
+  /** copies out; RangeError outside the buffer */
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Uint8Array): void;
+  fill(offset: number, length: number, byte: number): void;
+  /** mlock(2) the buffer (needed before physAddr is stable) */
+  lock(): void;
+  /** physical address through /proc/self/pagemap (no-IOMMU DMA); needs CAP_SYS_ADMIN */
+  physAddr(offset: number): bigint;
+  /** munmap once no IOMMU mapping refers to it any more; idempotent */
+  close(): void;
+}
+
+/** A BAR (or other mmap-able area) mapped into this process. Never exposed as an ArrayBuffer. */
+export interface NativeMapping {
+  readonly sizeBytes: number;
+  readonly regionIndex: number;
+  /** offset of this mapping inside its region */
+  readonly regionOffset: number;
+  read(offset: number, width: 1 | 2 | 4): number;
+  read(offset: number, width: 8): bigint;
+  write(offset: number, width: 1 | 2 | 4, value: number): void;
+  write(offset: number, width: 8, value: bigint): void;
+  /** munmap; afterwards every access throws ERR_VFIO_CLOSED. Also done by Device.close(). */
+  close(): void;
+}
+
+export interface NativeEventFd {
+  /** the raw fd number (for handing to other native objects) */
+  readonly fd: number;
+  /** non-blocking read of the counter; 0n when nothing is pending */
+  read(): bigint;
+  write(value: bigint | number): void;
+  /** resolves with the counter (reset to 0) or 0n after timeoutMs; runs off the main thread */
+  wait(timeoutMs: number): Promise<bigint>;
+  close(): void;
+}
+
+/** VFIO_DEVICE_SET_IRQS payload choice. */
+export type NativeIrqData =
+  | { type: 'none'; count: number }
+  | { type: 'bool'; values: boolean[] }
+  | { type: 'eventfd'; fds: Array<NativeEventFd | null> };
+
+export interface NativeDevice {
+  readonly bdf: string;
+  info(): NativeDeviceInfo;
+  /** VFIO_DEVICE_GET_REGION_INFO with the argsz retry for capability chains */
+  regionInfo(index: number): NativeRegionInfo;
+  irqInfo(index: number): NativeIrqInfo;
+  /** pread/pwrite on the device fd at the region's offset; width 8 uses bigint */
+  read(region: number, offset: number, width: 1 | 2 | 4): number;
+  read(region: number, offset: number, width: 8): bigint;
+  write(region: number, offset: number, width: 1 | 2 | 4, value: number): void;
+  write(region: number, offset: number, width: 8, value: bigint): void;
+  readBlock(region: number, offset: number, length: number): Buffer;
+  writeBlock(region: number, offset: number, data: Uint8Array): void;
+  /** mmap [offset, offset+sizeBytes) of a region that has VFIO_REGION_INFO_FLAG_MMAP */
+  mmap(region: number, offset: number, sizeBytes: number): NativeMapping;
+  /** action: VFIO_IRQ_SET_ACTION_{MASK,UNMASK,TRIGGER} */
+  setIrqs(index: number, action: number, start: number, data: NativeIrqData): void;
+  reset(): void;
+  /** closes the device fd after munmapping every mapping; idempotent */
+  close(): void;
+}
+
+/**
+ * One IOMMU backend instance (QEMU's VFIOIOMMUClass / rust-vmm's VfioOps idea):
+ * legacy = /dev/vfio/vfio container + groups with VFIO_TYPE1v2_IOMMU;
+ * noiommu = the same with VFIO_NOIOMMU_IOMMU and /dev/vfio/noiommu-N groups;
+ * iommufd = /dev/iommu + an IOAS, devices opened through /dev/vfio/devices/vfioN.
+ */
+export interface NativeIommu {
+  readonly kind: IommuKind;
+  /**
+   * legacy/noiommu: opens `groupPath` (once per container), checks viability, attaches it,
+   * sets the IOMMU type on the first group, then VFIO_GROUP_GET_DEVICE_FD(bdf).
+   * iommufd: opens `cdevPath`, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_ATTACH_IOMMUFD_PT.
+   */
+  openDevice(spec: { bdf: string; groupPath?: string; cdevPath?: string }): NativeDevice;
+  /** valid IOVA ranges from the kernel (type1 IOVA_RANGE cap / IOMMU_IOAS_IOVA_RANGES) */
+  iovaRanges(): NativeIovaRange[];
+  /** supported IOMMU page sizes bitmap (type1 iova_pgsizes; iommufd: out_iova_alignment) */
+  pageSizes(): bigint;
+  /** records in the DMA table and maps through the backend; checks iovaRanges() first */
+  dmaMap(
+    buffer: NativeDmaBuffer,
+    bufferOffset: number,
+    iova: bigint,
+    sizeBytes: number,
+    flags: number,
+  ): void;
+  /** unmaps [iova, iova+size); returns the bytes unmapped (0 if none); EINVAL if it would split an entry */
+  dmaUnmap(iova: bigint, sizeBytes: number): number;
+  /** same as n dmaMap calls (stops at the first error, which it throws; earlier maps stay) */
+  dmaMapBatch(
+    buffer: NativeDmaBuffer,
+    bufferOffsets: number[],
+    iovas: bigint[],
+    sizeBytes: number,
+    flags: number,
+  ): void;
+  dmaList(): NativeDmaEntry[];
+  /** closes devices' shared state, unmaps everything, closes fds; idempotent */
+  close(): void;
+}
+
+export interface NativeFakeKernel {
+  /** forget every fake device and open fd */
+  reset(): void;
+  /** adds a device (see native/src/sys_fake.cc for the shape); returns its cdev index */
+  addDevice(spec: FakeDeviceSpec): number;
+  /** next call to `op` (e.g. 'VFIO_IOMMU_MAP_DMA', 'open') fails with errno, `count` times */
+  injectError(op: string, errno: number, count?: number): void;
+  /** fire the eventfd wired to (irq index, vector), as the device would */
+  raiseIrq(bdf: string, index: number, vector: number): boolean;
+  /** number of fds the fake considers open (leak checks) */
+  openFds(): number;
+  /** bytes the fake IOMMU currently maps */
+  mappedBytes(): number;
+  /** live mmaps made through the fake: device regions and DmaBuffer memory (leak checks) */
+  liveMappings(): number;
+}
+
+export interface FakeDeviceSpec {
+  bdf: string;
+  group: number;
+  noiommu?: boolean;
+  /** if false the device has no cdev (like no-IOMMU devices) */
+  cdev?: boolean;
+  viable?: boolean;
+  resetSupported?: boolean;
+  /** regions by index; sizeBytes 0 = absent. Memory is plain RAM in the fake. */
+  regions: Array<{
+    sizeBytes: number;
+    flags: number;
+    sparse?: Array<{ offset: number; sizeBytes: number }>;
+    /** adds a VFIO_REGION_INFO_CAP_TYPE capability */
+    type?: { type: number; subtype: number };
+    /** adds a VFIO_REGION_INFO_CAP_MSIX_MAPPABLE capability */
+    msixMappable?: boolean;
+  }>;
+  irqs: Array<{ count: number; flags: number }>;
+  iovaRanges?: Array<{ start: bigint; last: bigint }>;
+}
+
+export interface Native {
+  abiVersion: number;
+  /** 'linux' for vfio_core.node, 'fake' for vfio_core_fake.node */
+  sysLayer: 'linux' | 'fake';
+  setErrorFactory(factory: ErrorFactory): void;
+  Iommu: new (kind: IommuKind) => NativeIommu;
+  DmaBuffer: new (sizeBytes: number) => NativeDmaBuffer;
+  EventFd: new () => NativeEventFd;
+  /** present only in vfio_core_fake.node */
+  fake?: NativeFakeKernel;
+}
+
+/** Every runtime export; a test checks this against Object.keys(addon). */
+export const NATIVE_KEYS = {
+  abiVersion: true,
+  sysLayer: true,
+  setErrorFactory: true,
+  Iommu: true,
+  DmaBuffer: true,
+  EventFd: true,
+  fake: true,
+} as const satisfies Record<keyof Native, true>;

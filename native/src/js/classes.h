@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// The ObjectWrap classes of the addon (declared in host/native/types.ts). They check and
+// convert arguments and call the core; no logic lives here. Ownership, so that no GC order can
+// crash: Device -> IommuContext (shared), Mapping -> VfioDevice + RegionMapping (shared),
+// IommuContext -> devices (weak, to close them), DMA table entries -> DmaMemory (shared).
+// Finalizers only drop references; the last owner closes fds / munmaps in its destructor.
+#ifndef VFIOBOX_NATIVE_SRC_JS_CLASSES_H_
+#define VFIOBOX_NATIVE_SRC_JS_CLASSES_H_
+
+#include <napi.h>
+
+#include <memory>
+
+#include "native/src/fd.h"
+#include "native/src/iommu_context.h"
+#include "native/src/vfio_device.h"
+
+namespace vfiobox {
+
+/** The memory of one DmaBuffer: anonymous, page-aligned, shared with DMA table entries. */
+struct DmaMemory {
+  Mapping map;
+  bool locked = false;
+  ~DmaMemory() {
+    if (locked) sys::Munlock(map.Data(), map.Length());
+  }
+};
+
+class JsIommu : public Napi::ObjectWrap<JsIommu> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit JsIommu(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value JsKind(const Napi::CallbackInfo& info);
+  Napi::Value JsOpenDevice(const Napi::CallbackInfo& info);
+  Napi::Value JsIovaRanges(const Napi::CallbackInfo& info);
+  Napi::Value JsPageSizes(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaMap(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaUnmap(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaMapBatch(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaList(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+  void MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint64_t offset, uint64_t iova,
+              uint64_t size, uint32_t flags);
+
+  std::string kind_;
+  std::shared_ptr<IommuContext> ctx_;
+};
+
+class JsDevice : public Napi::ObjectWrap<JsDevice> {
+ public:
+  struct Init {
+    std::shared_ptr<IommuContext> ctx;
+    std::shared_ptr<VfioDevice> device;
+  };
+  static Napi::Function Define(Napi::Env env);
+  explicit JsDevice(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value JsBdf(const Napi::CallbackInfo& info);
+  Napi::Value JsInfo(const Napi::CallbackInfo& info);
+  Napi::Value JsRegionInfo(const Napi::CallbackInfo& info);
+  Napi::Value JsIrqInfo(const Napi::CallbackInfo& info);
+  Napi::Value JsRead(const Napi::CallbackInfo& info);
+  Napi::Value JsWrite(const Napi::CallbackInfo& info);
+  Napi::Value JsReadBlock(const Napi::CallbackInfo& info);
+  Napi::Value JsWriteBlock(const Napi::CallbackInfo& info);
+  Napi::Value JsMmap(const Napi::CallbackInfo& info);
+  Napi::Value JsSetIrqs(const Napi::CallbackInfo& info);
+  Napi::Value JsReset(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+  /** the region's info; throws RangeError unless [offset, offset+length) lies inside it. */
+  const RegionInfo& CheckedRegion(const Napi::CallbackInfo& info, uint32_t index, uint64_t offset,
+                                  uint64_t length);
+
+  std::shared_ptr<IommuContext> ctx_;  // keeps the IOMMU (container/iommufd) alive
+  std::shared_ptr<VfioDevice> device_;
+};
+
+class JsMapping : public Napi::ObjectWrap<JsMapping> {
+ public:
+  struct Init {
+    std::shared_ptr<VfioDevice> device;
+    std::shared_ptr<RegionMapping> mapping;
+  };
+  static Napi::Function Define(Napi::Env env);
+  explicit JsMapping(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value JsSizeBytes(const Napi::CallbackInfo& info);
+  Napi::Value JsRegionIndex(const Napi::CallbackInfo& info);
+  Napi::Value JsRegionOffset(const Napi::CallbackInfo& info);
+  Napi::Value JsRead(const Napi::CallbackInfo& info);
+  Napi::Value JsWrite(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+  uint8_t* Checked(const Napi::CallbackInfo& info, const char* op, uint64_t offset, unsigned width,
+                   int prot);
+
+  std::shared_ptr<VfioDevice> device_;
+  std::shared_ptr<RegionMapping> mapping_;
+};
+
+class JsDmaBuffer : public Napi::ObjectWrap<JsDmaBuffer> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit JsDmaBuffer(const Napi::CallbackInfo& info);
+  /** the memory, or throws ERR_VFIO_CLOSED with `op` after close(). */
+  const std::shared_ptr<DmaMemory>& Memory(Napi::Env env, const char* op);
+
+ private:
+  Napi::Value JsSizeBytes(const Napi::CallbackInfo& info);
+  Napi::Value JsRead(const Napi::CallbackInfo& info);
+  Napi::Value JsWrite(const Napi::CallbackInfo& info);
+  Napi::Value JsFill(const Napi::CallbackInfo& info);
+  Napi::Value JsLock(const Napi::CallbackInfo& info);
+  Napi::Value JsPhysAddr(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+  uint8_t* Range(const Napi::CallbackInfo& info, const char* op, uint64_t offset, uint64_t length);
+
+  uint64_t size_ = 0;
+  std::shared_ptr<DmaMemory> memory_;
+};
+
+class JsEventFd : public Napi::ObjectWrap<JsEventFd> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit JsEventFd(const Napi::CallbackInfo& info);
+  /** the raw fd for VFIO_DEVICE_SET_IRQS, or throws ERR_VFIO_CLOSED. */
+  int Fd(Napi::Env env, const char* op);
+
+ private:
+  Napi::Value JsFdGetter(const Napi::CallbackInfo& info);
+  Napi::Value JsRead(const Napi::CallbackInfo& info);
+  Napi::Value JsWrite(const Napi::CallbackInfo& info);
+  Napi::Value JsWait(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+
+  // shared with in-flight wait() workers, so close() never closes an fd being polled
+  std::shared_ptr<UniqueFd> fd_;
+};
+
+/** the `fake` export (vfio_core_fake.node only). */
+Napi::Object CreateFakeExport(Napi::Env env);
+
+/** throws ERR_VFIO_CLOSED for a handle that was closed. */
+[[noreturn]] void ThrowClosed(Napi::Env env, const char* op, const char* what);
+
+}  // namespace vfiobox
+
+#endif  // VFIOBOX_NATIVE_SRC_JS_CLASSES_H_

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// JS class Iommu (NativeIommu in host/native/types.ts).
+#include <linux/vfio.h>
+
+#include "native/src/errors.h"
+#include "native/src/js/classes.h"
+#include "native/src/js/common.h"
+
+namespace vfiobox {
+
+void ThrowClosed(Napi::Env env, const char* op, const char* what) {
+  ThrowErrno(env, Status::Custom(op, EBADF, "ERR_VFIO_CLOSED", std::string(what) + " is closed"));
+}
+
+Napi::Function JsIommu::Define(Napi::Env env) {
+  return DefineClass(
+      env, "Iommu",
+      {InstanceAccessor<&JsIommu::JsKind>("kind"),
+       InstanceMethod<&JsIommu::JsOpenDevice>("openDevice"),
+       InstanceMethod<&JsIommu::JsIovaRanges>("iovaRanges"),
+       InstanceMethod<&JsIommu::JsPageSizes>("pageSizes"),
+       InstanceMethod<&JsIommu::JsDmaMap>("dmaMap"),
+       InstanceMethod<&JsIommu::JsDmaUnmap>("dmaUnmap"),
+       InstanceMethod<&JsIommu::JsDmaMapBatch>("dmaMapBatch"),
+       InstanceMethod<&JsIommu::JsDmaList>("dmaList"), InstanceMethod<&JsIommu::JsClose>("close")});
+}
+
+JsIommu::JsIommu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsIommu>(info) {
+  kind_ = ArgString(info[0], "kind");
+  if (kind_ != "legacy" && kind_ != "iommufd" && kind_ != "noiommu") {
+    ThrowRangeError(info.Env(), "kind", "'legacy', 'iommufd' or 'noiommu'", info[0]);
+  }
+  auto ctx = IommuContext::Create(kind_);
+  if (!ctx.ok()) ThrowErrno(info.Env(), ctx.status());
+  ctx_ = std::move(*ctx);
+}
+
+Napi::Value JsIommu::JsKind(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kind_);
+}
+
+Napi::Value JsIommu::JsOpenDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject())
+    ThrowTypeError(env, "spec", "an object { bdf, groupPath | cdevPath }", info[0]);
+  Napi::Object spec = info[0].As<Napi::Object>();
+  DeviceOpenSpec open;
+  open.bdf = ArgString(spec.Get("bdf"), "spec.bdf");
+  if (kind_ == "iommufd") {
+    open.cdev_path = ArgString(spec.Get("cdevPath"), "spec.cdevPath");
+  } else {
+    open.group_path = ArgString(spec.Get("groupPath"), "spec.groupPath");
+  }
+  auto device = ctx_->OpenDevice(open);
+  if (!device.ok()) ThrowErrno(env, device.status());
+  auto* init = new JsDevice::Init{ctx_, std::move(*device)};
+  // SAFETY: the External carries ownership of `init` into the Device constructor, which
+  // deletes it; nothing else sees the pointer.
+  return Data(env).device_ctor.New({Napi::External<JsDevice::Init>::New(env, init)});
+}
+
+Napi::Value JsIommu::JsIovaRanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ranges = ctx_->IovaRanges();
+  if (!ranges.ok()) ThrowErrno(env, ranges.status());
+  Napi::Array out = Napi::Array::New(env, ranges->size());
+  for (uint32_t i = 0; i < ranges->size(); ++i) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("start", Napi::BigInt::New(env, (*ranges)[i].start));
+    r.Set("last", Napi::BigInt::New(env, (*ranges)[i].last));
+    out.Set(i, r);
+  }
+  return out;
+}
+
+Napi::Value JsIommu::JsPageSizes(const Napi::CallbackInfo& info) {
+  auto sizes = ctx_->PageSizes();
+  if (!sizes.ok()) ThrowErrno(info.Env(), sizes.status());
+  return Napi::BigInt::New(info.Env(), *sizes);
+}
+
+namespace {
+
+JsDmaBuffer* ArgBuffer(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env).dma_buffer_ctor.Value())) {
+    ThrowTypeError(env, "buffer", "a DmaBuffer", v);
+  }
+  return JsDmaBuffer::Unwrap(v.As<Napi::Object>());
+}
+
+uint32_t ArgDmaFlags(const Napi::Value& v) {
+  uint64_t flags = ArgUint(v, "flags", 0xffffffff);
+  constexpr uint64_t kRw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+  if (flags == 0 || (flags & ~kRw) != 0) {
+    ThrowRangeError(v.Env(), "flags", "VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE (1..3)", v);
+  }
+  return static_cast<uint32_t>(flags);
+}
+
+}  // namespace
+
+void JsIommu::MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint64_t offset,
+                     uint64_t iova, uint64_t size, uint32_t flags) {
+  uint64_t length = mem->map.Length();
+  if (offset > length || size > length - offset) {
+    ThrowRangeError(env, "bufferOffset + sizeBytes",
+                    "at most the buffer size " + std::to_string(length),
+                    Napi::Number::New(env, static_cast<double>(offset + size)));
+  }
+  if (offset % static_cast<uint64_t>(sys::PageSize()) != 0) {
+    ThrowRangeError(env, "bufferOffset", "a multiple of the page size",
+                    Napi::Number::New(env, static_cast<double>(offset)));
+  }
+  // SAFETY: offset + size <= the mapping's length (checked above): hva stays in the buffer.
+  uint8_t* hva = mem->map.Data() + offset;
+  Status s = ctx_->DmaMap(mem, hva, offset, iova, size, flags);
+  if (!s.ok()) ThrowErrno(env, s);
+}
+
+Napi::Value JsIommu::JsDmaMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsDmaBuffer* buffer = ArgBuffer(info[0]);
+  uint64_t offset = ArgUint(info[1], "bufferOffset");
+  uint64_t iova = ArgBigU64(info[2], "iova");
+  uint64_t size = ArgUint(info[3], "sizeBytes");
+  uint32_t flags = ArgDmaFlags(info[4]);
+  const auto& mem =
+      buffer->Memory(env, kind_ == "iommufd" ? "IOMMU_IOAS_MAP" : "VFIO_IOMMU_MAP_DMA");
+  MapOne(env, mem, offset, iova, size, flags);
+  return env.Undefined();
+}
+
+Napi::Value JsIommu::JsDmaUnmap(const Napi::CallbackInfo& info) {
+  uint64_t iova = ArgBigU64(info[0], "iova");
+  uint64_t size = ArgUint(info[1], "sizeBytes");
+  auto bytes = ctx_->DmaUnmap(iova, size);
+  if (!bytes.ok()) ThrowErrno(info.Env(), bytes.status());
+  return Napi::Number::New(info.Env(), static_cast<double>(*bytes));
+}
+
+Napi::Value JsIommu::JsDmaMapBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsDmaBuffer* buffer = ArgBuffer(info[0]);
+  if (!info[1].IsArray()) ThrowTypeError(env, "bufferOffsets", "an array of numbers", info[1]);
+  if (!info[2].IsArray()) ThrowTypeError(env, "iovas", "an array of bigints", info[2]);
+  Napi::Array offsets = info[1].As<Napi::Array>();
+  Napi::Array iovas = info[2].As<Napi::Array>();
+  if (offsets.Length() != iovas.Length()) {
+    ThrowRangeError(env, "iovas",
+                    "as many entries as bufferOffsets (" + std::to_string(offsets.Length()) + ")",
+                    Napi::Number::New(env, iovas.Length()));
+  }
+  uint64_t size = ArgUint(info[3], "sizeBytes");
+  uint32_t flags = ArgDmaFlags(info[4]);
+  const auto& mem =
+      buffer->Memory(env, kind_ == "iommufd" ? "IOMMU_IOAS_MAP" : "VFIO_IOMMU_MAP_DMA");
+  for (uint32_t i = 0; i < offsets.Length(); ++i) {
+    MapOne(env, mem, ArgUint(offsets.Get(i), "bufferOffsets[i]"),
+           ArgBigU64(iovas.Get(i), "iovas[i]"), size, flags);
+  }
+  return env.Undefined();
+}
+
+Napi::Value JsIommu::JsDmaList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<DmaEntry> entries = ctx_->DmaList();
+  Napi::Array out = Napi::Array::New(env, entries.size());
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("iova", Napi::BigInt::New(env, entries[i].iova));
+    e.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(entries[i].size)));
+    e.Set("flags", Napi::Number::New(env, entries[i].flags));
+    e.Set("bufferOffset", Napi::Number::New(env, static_cast<double>(entries[i].buffer_offset)));
+    out.Set(i, e);
+  }
+  return out;
+}
+
+Napi::Value JsIommu::JsClose(const Napi::CallbackInfo& info) {
+  ctx_->Close();
+  return info.Env().Undefined();
+}
+
+}  // namespace vfiobox

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds and runs the native C++ tests under ASan + UBSan. Prints one "N passed, N failed"
+# line (summed over all test binaries) and exits non-zero on any failure, build error included.
+set -u
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+out="$root/build/native-test"
+mkdir -p "$out"
+cxx="${CXX:-g++}"
+flags=(-std=c++17 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer
+       -fsanitize=address,undefined -fno-sanitize-recover=all -I"$root")
+src="$root/native/src"
+core=("$src/dma_table.cc" "$src/iommu_context.cc" "$src/vfio_legacy.cc" "$src/vfio_iommufd.cc"
+      "$src/vfio_device.cc" "$src/sys_fake.cc" "$src/fake_vfio.cc" "$src/fake_device.cc"
+      "$src/fake_iommufd.cc" "$src/fake_control.cc")
+declare -A tests=(
+  [dma_table]="$root/native/test/dma_table_test.cc $src/dma_table.cc"
+  [uapi_layout]="$root/native/test/uapi_layout_test.cc $src/sys_linux.cc"
+  [backend_fake]="$root/native/test/backend_fake_test.cc ${core[*]}"
+)
+passed=0
+failed=0
+for name in dma_table uapi_layout backend_fake; do
+  # shellcheck disable=SC2086
+  if ! "$cxx" "${flags[@]}" ${tests[$name]} -o "$out/$name" 2>"$out/$name.build.log"; then
+    cat "$out/$name.build.log"
+    echo "$name: build failed"
+    failed=$((failed + 1))
+    continue
+  fi
+  log="$("$out/$name" 2>&1)"
+  status=$?
+  echo "$log"
+  line="$(echo "$log" | grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)"
+  if [[ -z "$line" ]]; then
+    echo "$name: crashed or printed no summary (exit $status)"
+    failed=$((failed + 1))
+    continue
+  fi
+  p="$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1/')"
+  f="$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\2/')"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ $status -ne 0 && $f -eq 0 ]]; then failed=$((failed + 1)); fi
+done
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -gt 0 ]]
