@@ -27,7 +27,8 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund >/dev/null
+  # npm 11 leaves foreign-platform optional deps (biome, esbuild) out of the lock; fall back.
+  npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null
 fi
 if [ -x scripts/toolchain.sh ] && [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
   say "wasm toolchain (cached in ${VFIOBOX_CACHE:-$HOME/.cache/vfiobox}/toolchain)"
