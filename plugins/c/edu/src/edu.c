@@ -287,6 +287,9 @@ void exports_vfiobox_device_device_timer(uint32_t id) {
   }
 }
 
+// edu has no stream: nothing to pull.
+void exports_vfiobox_device_device_stream_ready(void) {}
+
 // Re-arms the timers a restored state needs (the host does not carry timers across a reload).
 void EduRearmTimers(void) {
   if (edu.status & kEduStatusComputing) {

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// The device-model contract: what a transport (the vfio-user server, the test harness, later
+// a passthrough variant on a real VFIO device) drives. A DeviceModel is a plugin instance plus
+// the host's emulation around it (PCI config space, MSI/MSI-X, fencing, counters). Transports
+// never see the plugin; plugins never see the transport.
+//
+// Region and IRQ numbering is vfio's (linux/vfio.h, reused by vfio-user): regions BAR0-5 = 0-5,
+// ROM = 6, CONFIG = 7, VGA = 8; IRQ indices INTx 0, MSI 1, MSI-X 2, ERR 3, REQ 4.
+
+/** VFIO_REGION_INFO_FLAG_* */
+export const REGION_FLAG_READ = 0x1;
+export const REGION_FLAG_WRITE = 0x2;
+export const REGION_FLAG_MMAP = 0x4;
+/** VFIO_IRQ_INFO_* */
+export const IRQ_FLAG_EVENTFD = 0x1;
+export const IRQ_FLAG_MASKABLE = 0x2;
+export const IRQ_FLAG_AUTOMASKED = 0x4;
+export const IRQ_FLAG_NORESIZE = 0x8;
+
+export const REGION_CONFIG = 7;
+export const NUM_REGIONS = 9;
+export const IRQ_INTX = 0;
+export const IRQ_MSI = 1;
+export const IRQ_MSIX = 2;
+export const IRQ_ERR = 3;
+export const IRQ_REQ = 4;
+export const NUM_IRQS = 5;
+
+/** One vfio region as a client sees it (size 0 = absent). */
+export interface RegionLayout {
+  index: number;
+  sizeBytes: number;
+  flags: number;
+  /** Areas a client may mmap (sparse mmap capability); empty = everything is trapped. */
+  mmapAreas: { offset: number; sizeBytes: number }[];
+}
+
+export interface IrqLayout {
+  index: number;
+  count: number;
+  flags: number;
+}
+
+/** Where the model's interrupts go (the vfio-user server: an eventfd write per trigger). */
+export interface IrqSink {
+  /** Signal `index`/`subindex` (e.g. IRQ_MSI, vector 0). False if nothing is armed for it. */
+  trigger(index: number, subindex: number): boolean;
+}
+
+/** Guest memory as the transport maps it (IOVA = guest physical for vfio-user without vIOMMU). */
+export interface DmaSpace {
+  /** Throws WitError('not-mapped' | 'access-denied' | 'too-large') (host/plugins/engine.ts). */
+  read(iova: bigint, len: number): Uint8Array;
+  write(iova: bigint, data: Uint8Array): void;
+}
+
+/** Bytes between the device's byte-stream and the user (a UART's line). */
+export interface ByteStreamPeer {
+  /** The device transmitted `data`. */
+  onDeviceOutput(data: Uint8Array): void;
+}
+
+export interface DeviceStats {
+  reads: number;
+  writes: number;
+  irqs: number;
+  /** Host-import calls refused by a grant check, by interface ('dma', 'irq', ...). */
+  denied: Record<string, number>;
+  fences: number;
+  restarts: number;
+  fenced: boolean;
+}
+
+/**
+ * A device as the transport drives it. `read`/`write` take any length at any offset inside the
+ * region (the model splits them into naturally aligned plugin accesses) and never throw for a
+ * plugin fault: a fenced device reads all-ones and drops writes. They throw RangeError only for
+ * accesses outside `regions` (transports check first and answer EINVAL themselves).
+ */
+export interface DeviceModel {
+  readonly name: string;
+  readonly regions: readonly RegionLayout[];
+  readonly irqs: readonly IrqLayout[];
+  readonly resetSupported: boolean;
+  read(region: number, offset: number, out: Uint8Array): void;
+  write(region: number, offset: number, data: Uint8Array): void;
+  /** Device reset (DEVICE_RESET, FLR): plugin reset, config space to power-on values. */
+  reset(): void;
+  attach(io: { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer }): void;
+  /** The transport lost its client: DMA and IRQs are gone, device state stays (vfio-user spec). */
+  detach(): void;
+  /** Queue bytes for the device's byte-stream (the user typed them). */
+  streamInput(data: Uint8Array): void;
+  stats(): DeviceStats;
+  close(): void;
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// The engine interface: what the host needs from any WebAssembly engine that runs a device
+// plugin (V8 through jco's glue today, wasmtime from the native core next). Engines know
+// nothing about grants, fencing or transports: they compile a component, instantiate it against
+// already grant-checked host imports, and turn every way a call can go wrong into one of two
+// outcomes: a returned WIT error (`WitError`) or a plugin fault (`PluginError`, kind 'trap').
+//
+// Types mirror `wit/vfiobox-device/0.1.0` in jco's naming (camelCase fields, enum cases as
+// kebab-case strings, `u64` as bigint, `option<T>` as `T | undefined`).
+
+/** `x.y.z` of the `vfiobox:device` package a plugin was built against. */
+export type AbiVersion = `${number}.${number}.${number}`;
+
+/** Region-access width in bytes (`device.region-read`). */
+export type AccessWidth = 1 | 2 | 4 | 8;
+/** Config-access width in bytes (`device.config-read`). */
+export type ConfigWidth = 1 | 2 | 4;
+
+export type BarKind = 'mem32' | 'mem64' | 'io';
+export type IntxPin = 'a' | 'b' | 'c' | 'd';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type AccessErrorCode =
+  | 'invalid-width'
+  | 'out-of-range'
+  | 'not-granted'
+  | 'unsupported'
+  | 'device-error';
+export type DmaErrorCode = 'not-mapped' | 'not-granted' | 'access-denied' | 'too-large';
+export type IrqErrorCode = 'invalid-vector' | 'not-granted';
+
+export interface BarDescription {
+  index: number;
+  sizeBytes: bigint;
+  kind: BarKind;
+  prefetchable: boolean;
+}
+
+export interface MsixLayout {
+  vectors: number;
+  tableBar: number;
+  tableOffset: number;
+  pbaBar: number;
+  pbaOffset: number;
+}
+
+export interface IrqDescription {
+  intx: IntxPin | undefined;
+  msiVectors: number;
+  msix: MsixLayout | undefined;
+}
+
+export interface ClaimedRange {
+  bar: number;
+  offset: bigint;
+  lengthBytes: bigint;
+}
+
+/** `types.device-description`: what `describe()` returns. Untrusted: validate before use. */
+export interface DeviceDescription {
+  vendorId: number;
+  deviceId: number;
+  subsystemVendorId: number;
+  subsystemId: number;
+  classCode: number;
+  revision: number;
+  bars: BarDescription[];
+  irqs: IrqDescription;
+  claimedRanges: ClaimedRange[];
+}
+
+/**
+ * A WIT-level error travelling across the plugin boundary in either direction:
+ * - a host import throws it to make the plugin's call return `err(code)`;
+ * - an engine throws it when a plugin export returned `err(code)` (for `load-state`, `code` is
+ *   the plugin's message).
+ * It is not a fault: the device keeps running. Faults are `PluginError` (host/errors.ts).
+ */
+export class WitError extends Error {
+  readonly code: string;
+  constructor(code: string, message?: string) {
+    super(message ?? code);
+    this.name = 'WitError';
+    this.code = code;
+  }
+}
+
+/**
+ * The host side of the world's imports, one object per WIT interface, already wrapped by the
+ * grant checks (host/plugins/grants.ts). Functions whose WIT result has an error case throw
+ * `WitError(code)` for it. Anything else thrown is a host bug and becomes a trap.
+ */
+export interface HostImports {
+  irq: {
+    raise(vector: number): void;
+    lower(vector: number): void;
+    isMasked(vector: number): boolean;
+  };
+  dma: {
+    read(iova: bigint, len: number): Uint8Array;
+    write(iova: bigint, data: Uint8Array): void;
+  };
+  log: { log(level: LogLevel, message: string): void };
+  clock: {
+    nowNs(): bigint;
+    setTimer(id: number, delayNs: bigint): void;
+    cancelTimer(id: number): void;
+  };
+  byteStream: {
+    write(data: Uint8Array): number;
+    read(maxLen: number): Uint8Array;
+  };
+  /** Present only for the passthrough-variant world. */
+  region?: {
+    read(bar: number, offset: bigint, width: AccessWidth): bigint;
+    write(bar: number, offset: bigint, width: AccessWidth, value: bigint): void;
+  };
+}
+
+/**
+ * One live instance of a plugin: the `device` export, called synchronously on the thread that
+ * instantiated it. Every method either returns, throws `WitError` (the export returned an
+ * error case), or throws `PluginError` with kind 'trap' (trap, stack overflow, out of memory,
+ * a host import that threw something other than WitError). After a trap the instance is
+ * poisoned: the caller discards it and instantiates a fresh one.
+ */
+export interface PluginInstance {
+  describe(): DeviceDescription;
+  configRead(offset: number, width: ConfigWidth): number;
+  configWrite(offset: number, width: ConfigWidth, value: number): void;
+  regionRead(bar: number, offset: bigint, width: AccessWidth): bigint;
+  regionWrite(bar: number, offset: bigint, width: AccessWidth, value: bigint): void;
+  reset(): void;
+  timer(id: number): void;
+  saveState(): Uint8Array;
+  loadState(state: Uint8Array): void;
+  streamReady(): void;
+  /** Drops the instance; later calls throw PluginError. Idempotent. */
+  dispose(): void;
+}
+
+export interface InstanceLimits {
+  /** Cap on the plugin's linear memory (every memory of every core module), in bytes. */
+  memoryBytes: number;
+}
+
+/** A compiled component, ready to instantiate any number of times. */
+export interface CompiledPlugin {
+  readonly engine: EngineName;
+  /** Versions read from the component's import/export names (`vfiobox:device/irq@0.1.0`). */
+  readonly abi: AbiVersion;
+  readonly world: 'emulated-device' | 'passthrough-variant';
+  /** Unversioned interface names the component imports: 'irq', 'dma', 'log', ... */
+  readonly imports: readonly string[];
+  instantiate(host: HostImports, limits: InstanceLimits): PluginInstance;
+}
+
+export type EngineName = 'v8' | 'wasmtime';
+
+export interface Engine {
+  readonly name: EngineName;
+  /** Compiles (or loads from the on-disk cache, keyed by the component's sha256). */
+  compile(component: Uint8Array, options?: { cacheDir?: string }): Promise<CompiledPlugin>;
+}
