@@ -27,8 +27,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
-  # npm 11 leaves foreign-platform optional deps (biome, esbuild) out of the lock; fall back.
-  npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null
+  # Strict: the lock lists every platform's optional packages (biome, esbuild), so npm ci works
+  # on a fresh machine. Regenerate it with `npm install` if package.json changes.
+  npm ci --no-audit --no-fund >/dev/null
 fi
 if [ -x scripts/toolchain.sh ] && [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
   say "wasm toolchain (cached in ${VFIOBOX_CACHE:-$HOME/.cache/vfiobox}/toolchain)"
