@@ -136,6 +136,8 @@ export interface PluginInstance {
   streamReady(): void;
   /** Drops the instance; later calls throw PluginError. Idempotent. */
   dispose(): void;
+  /** Current size of the plugin's linear memory in bytes, where the engine can tell. */
+  memoryBytes?(): number;
 }
 
 export interface InstanceLimits {
@@ -158,6 +160,12 @@ export type EngineName = 'v8' | 'wasmtime';
 
 export interface Engine {
   readonly name: EngineName;
-  /** Compiles (or loads from the on-disk cache, keyed by the component's sha256). */
-  compile(component: Uint8Array, options?: { cacheDir?: string }): Promise<CompiledPlugin>;
+  /**
+   * Compiles (or loads from the on-disk cache, keyed by the component's sha256). `name` is the
+   * plugin's name in PluginError messages (default: derived from the sha256).
+   */
+  compile(
+    component: Uint8Array,
+    options?: { cacheDir?: string | undefined; name?: string | undefined },
+  ): Promise<CompiledPlugin>;
 }

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// Which versions of the plugin ABI (`vfiobox:device@x.y.z`, wit/) this host runs, and the
+// reading of a plugin's version from its component's import and export names (STYLE.md B5,
+// wit/README.md "Versioning"). A plugin targets exactly one version: every name it imports or
+// exports carries it, and a plugin mixing two is refused rather than guessed at.
+//
+// Older supported versions would each get one adapter in host/plugins/compat/; with MIN = MAX
+// there is none yet (compat/README.md).
+
+import { PluginError } from '../errors.js';
+import type { AbiVersion } from './engine.js';
+
+/** The range of `vfiobox:device` versions this host instantiates, inclusive. */
+export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.0' } as const satisfies {
+  min: AbiVersion;
+  max: AbiVersion;
+};
+
+export const WIT_PACKAGE = 'vfiobox:device';
+
+/** The interfaces of each supported version (wit/vfiobox-device/<ver>/). */
+const INTERFACES: Readonly<
+  Record<string, { imports: readonly string[]; exports: readonly string[] }>
+> = {
+  '0.1.0': {
+    imports: ['types', 'irq', 'dma', 'log', 'clock', 'byte-stream', 'region'],
+    exports: ['device'],
+  },
+};
+
+export type World = 'emulated-device' | 'passthrough-variant';
+
+export interface ComponentAbi {
+  abi: AbiVersion;
+  world: World;
+  /** unversioned interface names imported, without the function-less `types` */
+  imports: string[];
+  /** unversioned interface names exported ('device') */
+  exports: string[];
+}
+
+const NAME = /^vfiobox:device\/([a-z][a-z0-9-]*)@(\d+)\.(\d+)\.(\d+)$/;
+
+export function parseVersion(version: string): [number, number, number] | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/** Semver order of two `x.y.z` versions (no pre-release tags: the ABI has none). */
+export function compareVersions(a: string, b: string): number {
+  const va = parseVersion(a) ?? [0, 0, 0];
+  const vb = parseVersion(b) ?? [0, 0, 0];
+  for (let i = 0; i < 3; i++) {
+    const d = (va[i] ?? 0) - (vb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+interface Parsed {
+  iface: string;
+  version: AbiVersion;
+}
+
+function parseNames(plugin: string, what: 'imports' | 'exports', names: readonly string[]) {
+  return names.map((name): Parsed => {
+    const m = NAME.exec(name);
+    if (!m) {
+      throw new PluginError(
+        plugin,
+        'load',
+        'unsupported',
+        `${what} '${name}', which is not a versioned ${WIT_PACKAGE} interface (expected ` +
+          `${WIT_PACKAGE}/<interface>@x.y.z; vfiobox provides no other capabilities)`,
+      );
+    }
+    return { iface: m[1] as string, version: `${Number(m[2])}.${Number(m[3])}.${Number(m[4])}` };
+  });
+}
+
+function describeVersions(parsed: readonly Parsed[]): string {
+  const byVersion = new Map<string, string[]>();
+  for (const p of parsed) byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), p.iface]);
+  return [...byVersion].map(([v, ifaces]) => `${v} (${ifaces.join(', ')})`).join(' and ');
+}
+
+/**
+ * The ABI version, world and interfaces of a component, from its top-level names.
+ * @throws PluginError kind 'unsupported' (a version outside SUPPORTED_ABI, a foreign or unknown
+ *   interface) or 'invalid' (versions mixed, no `device` export)
+ */
+export function readAbi(
+  plugin: string,
+  names: { imports: readonly string[]; exports: readonly string[] },
+): ComponentAbi {
+  const imports = parseNames(plugin, 'imports', names.imports);
+  const exports = parseNames(plugin, 'exports', names.exports);
+  const all = [...imports, ...exports];
+  const versions = new Set(all.map((p) => p.version));
+  if (versions.size > 1) {
+    throw new PluginError(
+      plugin,
+      'load',
+      'invalid',
+      `mixes ABI versions: ${describeVersions(all)}; a plugin targets exactly one vfiobox:device version`,
+    );
+  }
+  const [abi] = versions as Set<AbiVersion>;
+  if (abi === undefined || !exports.some((p) => p.iface === 'device')) {
+    throw new PluginError(plugin, 'load', 'invalid', `exports no ${WIT_PACKAGE}/device interface`);
+  }
+  const known = INTERFACES[abi];
+  const inRange =
+    compareVersions(abi, SUPPORTED_ABI.min) >= 0 && compareVersions(abi, SUPPORTED_ABI.max) <= 0;
+  if (!inRange || !known) {
+    throw new PluginError(
+      plugin,
+      'load',
+      'unsupported',
+      `built against ${WIT_PACKAGE}@${abi}; this host supports ` +
+        `${SUPPORTED_ABI.min}..${SUPPORTED_ABI.max}`,
+    );
+  }
+  const unknown = [
+    ...imports.filter((p) => !known.imports.includes(p.iface)).map((p) => `import ${p.iface}`),
+    ...exports.filter((p) => !known.exports.includes(p.iface)).map((p) => `export ${p.iface}`),
+  ];
+  if (unknown.length) {
+    throw new PluginError(
+      plugin,
+      'load',
+      'unsupported',
+      `${unknown.join(', ')}: not part of ${WIT_PACKAGE}@${abi}`,
+    );
+  }
+  const capabilityImports = imports.map((p) => p.iface).filter((i) => i !== 'types');
+  return {
+    abi,
+    world: capabilityImports.includes('region') ? 'passthrough-variant' : 'emulated-device',
+    imports: capabilityImports,
+    exports: exports.map((p) => p.iface),
+  };
+}

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+// The V8 engine: a component transpiled by jco 1.12 into JS glue plus core modules, run in the
+// calling thread (DESIGN.md "Engines"). Around the glue:
+// - jco-cache.ts: the transpile and its on-disk cache (a cached cold start loads no jco);
+// - a memory cap: every core module's memory maximum is rewritten before compiling
+//   (wasm-binary.ts), because V8 has no store limiter and Worker resourceLimits do not cover
+//   wasm memory; compiled modules are kept per cap, so a restart does not recompile;
+// - the error boundary of engine.ts: a WitError from the host becomes the `{ payload }` the glue
+//   turns into `err(code)` (v8-imports.ts); an `err` an export returns (the glue throws an Error
+//   with an own `payload`) becomes a WitError; a trap, a stack overflow, or a host import that
+//   threw anything else becomes PluginError kind 'trap' and poisons the instance (V8Instance).
+// V8 cannot interrupt a plugin that loops on this thread: the worker watchdog does that
+// (host/serve/supervisor.ts).
+//
+// Cost of the wrapper, measured with test/plugins/bench-v8.mjs on build/plugins/edu.wasm (10^6
+// calls after warm-up, median of 5 runs, Node 20.20, this noisy 2-core VM, two runs each):
+//   region-read of ident (no host import):  raw glue 50.4 / 50.2 ns, V8Instance 45.9 / 47.3 ns
+//   region-write of irq ack (irq.lower):    raw glue 45.5 / 79.6 ns, V8Instance 45.0 / 72.8 ns
+// i.e. the state check and try/catch cost nothing measurable (below the run-to-run noise of a
+// few ns). The success path allocates nothing of its own; the glue allocates its result variant.
+
+import { createHash } from 'node:crypto';
+import { PluginError } from '../../errors.js';
+import { type ComponentAbi, readAbi } from '../abi.js';
+import type {
+  AccessWidth,
+  CompiledPlugin,
+  ConfigWidth,
+  DeviceDescription,
+  Engine,
+  HostImports,
+  InstanceLimits,
+  PluginInstance,
+} from '../engine.js';
+import { WitError } from '../engine.js';
+import { isWitErrorCase, type WitErrorEnum } from '../errno-map.js';
+import { capModuleMemory, readComponentNames } from '../wasm-binary.js';
+import { defaultCacheRoot, type GlueDevice, type GlueInstantiate, loadGlue } from './jco-cache.js';
+import { bindImports } from './v8-imports.js';
+import { type WasmInstance, type WasmMemory, type WasmModule, wasm } from './wasm-api.js';
+
+export { defaultCacheRoot } from './jco-cache.js';
+
+export interface V8CompileOptions {
+  /** root of the transpile cache; default $VFIOBOX_CACHE/jco or ~/.cache/vfiobox/jco */
+  cacheDir?: string | undefined;
+  /** the plugin's name in errors; default `plugin-<sha256 prefix>` */
+  name?: string | undefined;
+}
+
+export const v8Engine: Engine = {
+  name: 'v8',
+  async compile(component: Uint8Array, options: V8CompileOptions = {}): Promise<CompiledPlugin> {
+    const sha256 = createHash('sha256').update(component).digest('hex');
+    const name = options.name ?? `plugin-${sha256.slice(0, 12)}`;
+    let abi: ComponentAbi;
+    try {
+      abi = readAbi(name, readComponentNames(component));
+    } catch (err) {
+      if (err instanceof RangeError) throw new PluginError(name, 'load', 'invalid', err.message);
+      throw err;
+    }
+    const glue = await loadGlue(component, sha256, options.cacheDir ?? defaultCacheRoot());
+    return new V8CompiledPlugin(name, abi, glue.instantiate, glue.coreBytes);
+  },
+};
+
+class V8CompiledPlugin implements CompiledPlugin {
+  readonly engine = 'v8' as const;
+  readonly abi: ComponentAbi['abi'];
+  readonly world: ComponentAbi['world'];
+  readonly imports: readonly string[];
+  readonly #modulesByCap = new Map<number, Map<string, WasmModule>>();
+
+  constructor(
+    readonly name: string,
+    abi: ComponentAbi,
+    readonly glue: GlueInstantiate,
+    readonly coreBytes: ReadonlyMap<string, Uint8Array>,
+  ) {
+    this.abi = abi.abi;
+    this.world = abi.world;
+    this.imports = Object.freeze([...abi.imports]);
+  }
+
+  /** The core modules compiled with every memory capped at `capBytes`; compiled once per cap. */
+  #modules(capBytes: number): Map<string, WasmModule> {
+    const cached = this.#modulesByCap.get(capBytes);
+    if (cached) return cached;
+    const modules = new Map<string, WasmModule>();
+    for (const [file, bytes] of this.coreBytes) {
+      let capped: ReturnType<typeof capModuleMemory>;
+      try {
+        capped = capModuleMemory(bytes, capBytes);
+      } catch (err) {
+        throw new PluginError(this.name, 'instantiate', 'invalid', `${file}: ${String(err)}`);
+      }
+      if (!capped.ok) throw new PluginError(this.name, 'instantiate', 'denied', capped.reason);
+      modules.set(file, new wasm.Module(capped.bytes));
+    }
+    this.#modulesByCap.set(capBytes, modules);
+    return modules;
+  }
+
+  instantiate(host: HostImports, limits: InstanceLimits): PluginInstance {
+    if (!Number.isSafeInteger(limits.memoryBytes) || limits.memoryBytes < 0) {
+      throw new RangeError(`limits.memoryBytes: expected a byte count, got ${limits.memoryBytes}`);
+    }
+    if (this.world === 'passthrough-variant' && !host.region) {
+      throw new PluginError(
+        this.name,
+        'instantiate',
+        'denied',
+        'a passthrough-variant plugin needs the region capability and the host gave none',
+      );
+    }
+    const modules = this.#modules(limits.memoryBytes);
+    const instance = new V8Instance(this.name, limits.memoryBytes);
+    const getCoreModule = (file: string) => {
+      const module = modules.get(file);
+      if (!module)
+        throw new PluginError(this.name, 'instantiate', 'invalid', `no core module ${file}`);
+      return module;
+    };
+    instance.start(() =>
+      this.glue(getCoreModule, bindImports(host, instance), (module, imports) =>
+        instance.noteCore(new wasm.Instance(module, imports)),
+      ),
+    );
+    return instance;
+  }
+}
+
+const LIVE = 0;
+const POISONED = 1;
+const DISPOSED = 2;
+
+/** The WIT error enum each export's `err` uses (load-state's is a string). */
+const EXPORT_ERRORS: Readonly<Record<string, WitErrorEnum | 'string'>> = {
+  'region-read': 'access-error',
+  'region-write': 'access-error',
+  'load-state': 'string',
+};
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+class V8Instance implements PluginInstance {
+  #state = LIVE;
+  #device: GlueDevice | undefined;
+  #memory: WasmMemory | undefined;
+  /** Set by a host import that failed with something other than a WitError. */
+  #hostFault: string | undefined;
+  #poisonedBy = '';
+
+  constructor(
+    readonly name: string,
+    readonly memoryCapBytes: number,
+  ) {}
+
+  start(run: () => { device?: GlueDevice }): void {
+    try {
+      const exports = run();
+      if (!exports.device) throw new Error('the glue returned no device export');
+      this.#device = exports.device;
+    } catch (err) {
+      this.#state = POISONED;
+      throw err instanceof PluginError
+        ? err
+        : this.#fault('instantiate', err instanceof wasm.RuntimeError ? 'trap' : 'invalid', err);
+    }
+  }
+
+  noteCore(instance: WasmInstance): WasmInstance {
+    const memory = instance.exports.memory;
+    if (!this.#memory && memory instanceof wasm.Memory) this.#memory = memory;
+    return instance;
+  }
+
+  noteHostFault(what: string, err: unknown): void {
+    this.#hostFault ??= `host import ${what} threw ${errorText(err)}`;
+  }
+
+  /** Bytes of the plugin's main linear memory now (for stats and tests). */
+  memoryBytes(): number {
+    return this.#memory?.buffer.byteLength ?? 0;
+  }
+
+  #fault(exportName: string, kind: 'trap' | 'invalid', err: unknown): PluginError {
+    // A plugin that traps with its memory full most likely ran out of it: say so.
+    const capped = this.memoryBytes() >= this.memoryCapBytes && this.memoryCapBytes > 0;
+    const atCap = capped ? ` (linear memory at its cap of ${this.memoryCapBytes} bytes)` : '';
+    const message = `${this.#hostFault ?? errorText(err)}${atCap}`;
+    const error = new PluginError(this.name, exportName, kind, message);
+    error.cause = err;
+    return error;
+  }
+
+  /** Turns what an export call threw into WitError (a returned `err`) or a poisoning trap. */
+  #fail(exportName: string, err: unknown): Error {
+    const errors = EXPORT_ERRORS[exportName];
+    if (
+      this.#hostFault === undefined &&
+      errors &&
+      err instanceof Error &&
+      Object.hasOwn(err, 'payload')
+    ) {
+      const payload = (err as Error & { payload: unknown }).payload;
+      if (errors === 'string' && typeof payload === 'string') return new WitError(payload);
+      if (errors !== 'string' && typeof payload === 'string' && isWitErrorCase(errors, payload)) {
+        return new WitError(payload);
+      }
+    }
+    this.#state = POISONED;
+    const error = this.#fault(exportName, 'trap', err);
+    this.#poisonedBy = error.message;
+    return error;
+  }
+
+  #dead(exportName: string): PluginError {
+    if (this.#state === DISPOSED) {
+      return new PluginError(this.name, exportName, 'invalid', 'the instance was disposed');
+    }
+    return new PluginError(
+      this.name,
+      exportName,
+      'trap',
+      `the instance is poisoned by an earlier fault (${this.#poisonedBy || 'at instantiation'})`,
+    );
+  }
+
+  #live(exportName: string): GlueDevice {
+    const device = this.#device;
+    if (this.#state !== LIVE || !device) throw this.#dead(exportName);
+    return device;
+  }
+
+  describe(): DeviceDescription {
+    const device = this.#live('describe');
+    try {
+      return device.describe();
+    } catch (err) {
+      throw this.#fail('describe', err);
+    }
+  }
+
+  configRead(offset: number, width: ConfigWidth): number {
+    const device = this.#live('config-read');
+    try {
+      return device.configRead(offset, width);
+    } catch (err) {
+      throw this.#fail('config-read', err);
+    }
+  }
+
+  configWrite(offset: number, width: ConfigWidth, value: number): void {
+    const device = this.#live('config-write');
+    try {
+      device.configWrite(offset, width, value);
+    } catch (err) {
+      throw this.#fail('config-write', err);
+    }
+  }
+
+  regionRead(bar: number, offset: bigint, width: AccessWidth): bigint {
+    const device = this.#live('region-read');
+    try {
+      return device.regionRead(bar, offset, width);
+    } catch (err) {
+      throw this.#fail('region-read', err);
+    }
+  }
+
+  regionWrite(bar: number, offset: bigint, width: AccessWidth, value: bigint): void {
+    const device = this.#live('region-write');
+    try {
+      device.regionWrite(bar, offset, width, value);
+    } catch (err) {
+      throw this.#fail('region-write', err);
+    }
+  }
+
+  reset(): void {
+    const device = this.#live('reset');
+    try {
+      device.reset();
+    } catch (err) {
+      throw this.#fail('reset', err);
+    }
+  }
+
+  timer(id: number): void {
+    const device = this.#live('timer');
+    try {
+      device.timer(id);
+    } catch (err) {
+      throw this.#fail('timer', err);
+    }
+  }
+
+  saveState(): Uint8Array {
+    const device = this.#live('save-state');
+    try {
+      return device.saveState();
+    } catch (err) {
+      throw this.#fail('save-state', err);
+    }
+  }
+
+  loadState(state: Uint8Array): void {
+    const device = this.#live('load-state');
+    try {
+      device.loadState(state);
+    } catch (err) {
+      throw this.#fail('load-state', err);
+    }
+  }
+
+  streamReady(): void {
+    const device = this.#live('stream-ready');
+    try {
+      device.streamReady();
+    } catch (err) {
+      throw this.#fail('stream-ready', err);
+    }
+  }
+
+  dispose(): void {
+    this.#state = DISPOSED;
+    this.#device = undefined;
+    this.#memory = undefined;
+  }
+}

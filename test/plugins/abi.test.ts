@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PluginError } from '../../host/errors.js';
+import { readAbi, SUPPORTED_ABI } from '../../host/plugins/abi.js';
+import { v8Engine } from '../../host/plugins/engines/v8.js';
+import { loadPlugin } from '../../host/plugins/loader.js';
+import { CACHE_DIR, pluginBytes, pluginPath } from './support.js';
+
+const test = suite('plugin ABI');
+
+const v = (iface: string, version = '0.1.0') => `vfiobox:device/${iface}@${version}`;
+
+function refusal(fn: () => unknown): PluginError {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, PluginError);
+    return err as PluginError;
+  }
+  assert.unreachable('expected a PluginError');
+  throw new Error('unreachable');
+}
+
+test('the supported range is 0.1.0..0.1.0', () => {
+  assert.equal({ ...SUPPORTED_ABI }, { min: '0.1.0', max: '0.1.0' });
+});
+
+test('names of one supported version give the ABI, world and capability imports', () => {
+  const abi = readAbi('p', {
+    imports: [v('types'), v('irq'), v('dma'), v('byte-stream')],
+    exports: [v('device')],
+  });
+  assert.equal(abi, {
+    abi: '0.1.0',
+    world: 'emulated-device',
+    imports: ['irq', 'dma', 'byte-stream'],
+    exports: ['device'],
+  });
+});
+
+test('a region import makes the world passthrough-variant', () => {
+  const abi = readAbi('p', { imports: [v('region'), v('irq')], exports: [v('device')] });
+  assert.is(abi.world, 'passthrough-variant');
+});
+
+test('a newer version is refused as unsupported, naming it and the supported range', () => {
+  const err = refusal(() =>
+    readAbi('future', { imports: [v('irq', '0.2.0')], exports: [v('device', '0.2.0')] }),
+  );
+  assert.is(err.kind, 'unsupported');
+  assert.match(err.message, /vfiobox:device@0\.2\.0/);
+  assert.match(err.message, /0\.1\.0\.\.0\.1\.0/);
+});
+
+test('an older version is refused the same way', () => {
+  const err = refusal(() => readAbi('old', { imports: [], exports: [v('device', '0.0.9')] }));
+  assert.is(err.kind, 'unsupported');
+  assert.match(err.message, /@0\.0\.9.*0\.1\.0\.\.0\.1\.0/);
+});
+
+test('a plugin mixing versions is refused, naming which interface has which version', () => {
+  const err = refusal(() =>
+    readAbi('mixed', { imports: [v('irq'), v('dma')], exports: [v('device', '0.2.0')] }),
+  );
+  assert.is(err.kind, 'invalid');
+  assert.match(err.message, /0\.1\.0 \(irq, dma\) and 0\.2\.0 \(device\)/);
+});
+
+test('a foreign import (WASI) or an unknown interface is refused as unsupported', () => {
+  const wasi = refusal(() =>
+    readAbi('w', { imports: ['wasi:cli/environment@0.2.0'], exports: [v('device')] }),
+  );
+  assert.is(wasi.kind, 'unsupported');
+  assert.match(wasi.message, /wasi:cli\/environment@0\.2\.0/);
+  const unknown = refusal(() => readAbi('u', { imports: [v('gpu')], exports: [v('device')] }));
+  assert.match(unknown.message, /import gpu: not part of vfiobox:device@0\.1\.0/);
+});
+
+test('a component without the device export is refused as invalid', () => {
+  const err = refusal(() => readAbi('x', { imports: [v('irq')], exports: [] }));
+  assert.is(err.kind, 'invalid');
+  assert.match(err.message, /no vfiobox:device\/device/);
+});
+
+test('the engine refuses a real 0.2.0 component before transpiling it', async () => {
+  const err = await v8Engine
+    .compile(pluginBytes('abi-future'), { cacheDir: CACHE_DIR, name: 'abi-future' })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.instance(err, PluginError);
+  assert.is((err as PluginError).kind, 'unsupported');
+  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.0/);
+});
+
+test('loadPlugin reports the ABI, world, interfaces and hash of a supported plugin', async () => {
+  const loaded = await loadPlugin(pluginPath('edu'), { cacheDir: CACHE_DIR });
+  assert.is(loaded.abi, '0.1.0');
+  assert.is(loaded.world, 'emulated-device');
+  assert.equal(loaded.exports, ['device']);
+  assert.is(loaded.sha256.length, 64);
+  assert.is(loaded.sizeBytes, pluginBytes('edu').length);
+  assert.is(loaded.manifest.name, 'edu');
+});
+
+test.run();
