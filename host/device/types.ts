@@ -75,7 +75,9 @@ export interface DeviceStats {
  * A device as the transport drives it. `read`/`write` take any length at any offset inside the
  * region (the model splits them into naturally aligned plugin accesses) and never throw for a
  * plugin fault: a fenced device reads all-ones and drops writes. They throw RangeError only for
- * accesses outside `regions` (transports check first and answer EINVAL themselves).
+ * accesses outside `regions` (transports check first and answer EINVAL themselves), and
+ * PluginError kind 'returned' when the plugin answered with an access error (not a fault: its
+ * `errno`, from host/plugins/errno-map.ts, is what the transport replies with).
  */
 export interface DeviceModel {
   readonly name: string;
@@ -91,6 +93,18 @@ export interface DeviceModel {
   detach(): void;
   /** Queue bytes for the device's byte-stream (the user typed them). */
   streamInput(data: Uint8Array): void;
+  /**
+   * SET_IRQS with DATA_NONE: ACTION_MASK / ACTION_UNMASK hold or release vectors
+   * [start, start+count) of irq `index` (an unmask delivers what became pending, and re-signals
+   * an INTx line still asserted); ACTION_TRIGGER signals them. Optional: a model without it
+   * treats those requests as no-ops. Throws RangeError outside `irqs[index].count`.
+   */
+  irqState?(
+    index: number,
+    start: number,
+    count: number,
+    action: 'mask' | 'unmask' | 'trigger',
+  ): void;
   stats(): DeviceStats;
   close(): void;
 }
