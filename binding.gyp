@@ -32,7 +32,22 @@
   "targets": [
     {
       "target_name": "vfio_core",
-      "sources": ["<@(core_sources)", "native/src/sys_linux.cc"]
+      "sources": [
+        "<@(core_sources)",
+        "native/src/sys_linux.cc",
+        "native/src/vfio_user/transport.cc",
+        "native/src/vfio_user/json_caps.cc",
+        "native/src/vfio_user/server_core.cc",
+        "native/src/vfio_user/server_dma.cc",
+        "native/src/vfio_user/server_device.cc",
+        "native/src/vfio_user/server_irq.cc",
+        "native/src/vfio_user/server_dma_msg.cc",
+        "native/src/js/vfio_user_socket.cc",
+        "native/src/js/vfio_user_server.cc",
+        "native/src/js/vfio_user_hooks.cc",
+        "native/src/js/vfio_user_server_io.cc",
+        "native/src/js/vfio_user_fds.cc"
+      ]
     },
     {
       "target_name": "vfio_core_fake",

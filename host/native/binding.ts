@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VfioError } from '../errors.js';
-import type { Native, NativeErrorInit } from './types.js';
-import { NATIVE_ABI_VERSION } from './types.js';
+import type { Native, NativeErrorInit, NativeVfioUser } from './types.js';
+import { NATIVE_ABI_VERSION, NATIVE_VFIO_USER_KEYS } from './types.js';
 
 const require = createRequire(import.meta.url);
 const loaded = new Map<'linux' | 'fake', Native>();
@@ -61,4 +61,23 @@ export function loadNative(which: 'linux' | 'fake'): Native {
   addon.setErrorFactory((init: NativeErrorInit) => new VfioError(init));
   loaded.set(which, addon);
   return addon;
+}
+
+/**
+ * vfio_core.node with its vfio-user exports (sockets, memfds), which the fake addon lacks.
+ * Throws VfioError ERR_VFIO_ADDON_NOT_FOUND when the real addon is missing or too old.
+ */
+export function loadVfioUserNative(): Native & NativeVfioUser {
+  const addon: Native & Partial<NativeVfioUser> = loadNative('linux');
+  const missing = Object.keys(NATIVE_VFIO_USER_KEYS).filter((key) => !(key in addon));
+  if (missing.length > 0) {
+    throw new VfioError({
+      op: 'dlopen',
+      errno: 2,
+      code: 'ERR_VFIO_ADDON_NOT_FOUND',
+      message: `vfio_core.node lacks ${missing.join(', ')} (run npm run build:native)`,
+      detail: { missing: missing.join(',') },
+    });
+  }
+  return addon as Native & NativeVfioUser;
 }

@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -213,6 +213,135 @@ export interface FakeDeviceSpec {
   iovaRanges?: Array<{ start: bigint; last: bigint }>;
 }
 
+/**
+ * The client end of a vfio-user socket (real addon only). Nonblocking after connect; messages
+ * are framed by the 16-byte header's msg_size and arrive on the loop of the creating thread.
+ */
+export interface NativeVfioUserSocket {
+  /** sendmsg with SCM_RIGHTS (the fds are dup'ed, the caller keeps its own); queued if full */
+  send(bytes: Uint8Array, fds?: number[]): void;
+  /**
+   * Called once per whole message (header included). `fds` arrived with exactly this message
+   * and now belong to the caller (closeFd them). Reading starts when this is first set.
+   */
+  onMessage(cb: (msg: Uint8Array, fds: number[]) => void): void;
+  /** EOF (errno 0), a receive error, or a broken frame (EPROTO); not called after close() */
+  onClose(cb: (errno: number) => void): void;
+  /** idempotent */
+  close(): void;
+}
+
+export interface NativeVfioUserSocketClass {
+  /** connect(2) to a UNIX socket path; throws VfioError op 'connect' */
+  connect(path: string): NativeVfioUserSocket;
+}
+
+/** The device as the vfio-user server reports it (DEVICE_GET_INFO, REGION_INFO, IRQ_INFO). */
+export interface NativeVfioUserLayout {
+  /** VFIO_DEVICE_FLAGS_RESET (1) | VFIO_DEVICE_FLAGS_PCI (2) */
+  flags: number;
+  /** by region index (num_regions = length); sizeBytes 0 = absent */
+  regions: Array<{
+    sizeBytes: number;
+    /** VFIO_REGION_INFO_FLAG_READ | _WRITE (MMAP is dropped: no region fds yet) */
+    flags: number;
+    mmapAreas?: Array<{ offset: number; sizeBytes: number }>;
+  }>;
+  /** by IRQ index (num_irqs = length); flags VFIO_IRQ_INFO_* */
+  irqs: Array<{ count: number; flags: number }>;
+}
+
+/**
+ * Called synchronously on the server's thread. A returned number is the errno of the reply
+ * (0 or undefined = success); a callback that throws is answered with EIO and counted.
+ */
+export interface NativeVfioUserCallbacks {
+  /** fill scratch[0, count) with the bytes read */
+  regionRead(region: number, offset: number, count: number): number | undefined;
+  /** the bytes written are in scratch[0, count) */
+  regionWrite(region: number, offset: number, count: number): number | undefined;
+  reset?(): number | undefined;
+  onConnect?(): void;
+  /** after the client's memory is unmapped and its fds closed */
+  onDisconnect?(reason: string): void;
+  /** after a successful DEVICE_SET_IRQS; flags = VFIO_IRQ_SET_DATA_* | VFIO_IRQ_SET_ACTION_* */
+  onIrqState?(index: number, start: number, count: number, flags: number): void;
+  onDmaMap?(iova: bigint, sizeBytes: bigint, flags: number, hasFd: boolean): void;
+  onDmaUnmap?(iova: bigint, sizeBytes: bigint): void;
+  /** a request got an error reply (or a posted one failed, or the framing broke) */
+  onProtocolError?(command: number, errno: number, message: string): void;
+}
+
+export interface NativeVfioUserServerOptions {
+  /** default 1048576; 4096..64 MiB */
+  maxDataXferSize?: number;
+  /** default 65535 */
+  maxDmaMaps?: number;
+}
+
+export interface NativeVfioUserServerStats {
+  /** by command name (VERSION, DMA_MAP, ...); UNKNOWN for numbers past MIG_DATA_WRITE */
+  requests: Record<string, number>;
+  /** error replies (and failed posted commands) by errno name */
+  errors: Record<string, number>;
+  connects: number;
+  disconnects: number;
+  rejectedConnections: number;
+  dmaMaps: number;
+  dmaUnmaps: number;
+  activeDmaMaps: number;
+  irqsSignalled: number;
+  /** No_reply commands that failed (never answered, per the spec) */
+  postedErrors: number;
+  /** callbacks that threw (answered with EIO) */
+  callbackErrors: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** accesses per region index */
+  regionReads: number[];
+  regionWrites: number[];
+}
+
+/** The vfio-user server (real addon only). Serves one client at a time on the creating thread. */
+export interface NativeVfioUserServer {
+  /** binds (EADDRINUSE if a live server answers; a stale socket file is replaced) and polls */
+  listen(): void;
+  /** idempotent; drops the client (unmaps DMA, closes fds), unlinks the socket */
+  close(): void;
+  readonly connected: boolean;
+  /** drops the current client; false if none */
+  disconnectClient(): boolean;
+  /** bounds-checked copy out of client memory: EFAULT unmapped, EACCES, E2BIG */
+  dmaRead(iova: bigint, len: number): Uint8Array;
+  dmaWrite(iova: bigint, data: Uint8Array): void;
+  /** eventfd write; false when the client armed no eventfd for it (RangeError if none such) */
+  triggerIrq(index: number, subindex: number): boolean;
+  stats(): NativeVfioUserServerStats;
+}
+
+export type NativeVfioUserServerClass = new (
+  socketPath: string,
+  layout: NativeVfioUserLayout,
+  callbacks: NativeVfioUserCallbacks,
+  /** at least maxDataXferSize bytes; region data passes through it */
+  scratch: Uint8Array,
+  options?: NativeVfioUserServerOptions,
+) => NativeVfioUserServer;
+
+/** Exports of vfio_core.node only (vfio-user sockets and memfds need real syscalls). */
+export interface NativeVfioUser {
+  VfioUserSocket: NativeVfioUserSocketClass;
+  VfioUserServer: NativeVfioUserServerClass;
+  /** memfd_create(name, MFD_CLOEXEC) + ftruncate; returns the fd */
+  memfdCreate(name: string, sizeBytes: number): number;
+  /** pread exactly len bytes (EIO at end of file) */
+  fdRead(fd: number, offset: number, len: number): Uint8Array;
+  /** pwrite all of data */
+  fdWrite(fd: number, offset: number, data: Uint8Array): void;
+  /** close(2); fds 0-2 are refused with RangeError */
+  closeFd(fd: number): void;
+}
+
 export interface Native {
   abiVersion: number;
   /** 'linux' for vfio_core.node, 'fake' for vfio_core_fake.node */
@@ -235,3 +364,13 @@ export const NATIVE_KEYS = {
   EventFd: true,
   fake: true,
 } as const satisfies Record<keyof Native, true>;
+
+/** The extra runtime exports of vfio_core.node (see NativeVfioUser). */
+export const NATIVE_VFIO_USER_KEYS = {
+  VfioUserSocket: true,
+  VfioUserServer: true,
+  memfdCreate: true,
+  fdRead: true,
+  fdWrite: true,
+  closeFd: true,
+} as const satisfies Record<keyof NativeVfioUser, true>;

@@ -5,12 +5,15 @@
 #include "native/src/js/classes.h"
 #include "native/src/js/common.h"
 #include "native/src/sys.h"
+#ifndef VFIOBOX_FAKE
+#include "native/src/js/vfio_user_server.h"
+#endif
 
 namespace vfiobox {
 
 namespace {
 
-constexpr int kAbiVersion = 1;  // NATIVE_ABI_VERSION in host/native/types.ts
+constexpr int kAbiVersion = 2;  // NATIVE_ABI_VERSION in host/native/types.ts
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "factory", "a function", info[0]);
@@ -38,6 +41,15 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   exports.Set("EventFd", eventfd);
 #ifdef VFIOBOX_FAKE
   exports.Set("fake", CreateFakeExport(env));
+#else
+  // vfio-user uses real sockets and memfds (direct syscalls): the real addon only
+  Napi::Function socket = JsVfioUserSocket::Define(env);
+  data->vfio_user_socket_ctor = Napi::Persistent(socket);
+  exports.Set("VfioUserSocket", socket);
+  Napi::Function server = JsVfioUserServer::Define(env);
+  data->vfio_user_server_ctor = Napi::Persistent(server);
+  exports.Set("VfioUserServer", server);
+  DefineFdFunctions(env, exports);
 #endif
   return exports;
 }

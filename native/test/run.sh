@@ -8,19 +8,25 @@ out="$root/build/native-test"
 mkdir -p "$out"
 cxx="${CXX:-g++}"
 flags=(-std=c++17 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer
-       -fsanitize=address,undefined -fno-sanitize-recover=all -I"$root")
+       -fsanitize=address,undefined -fno-sanitize-recover=all -pthread -I"$root")
 src="$root/native/src"
 core=("$src/dma_table.cc" "$src/iommu_context.cc" "$src/vfio_legacy.cc" "$src/vfio_iommufd.cc"
       "$src/vfio_device.cc" "$src/sys_fake.cc" "$src/fake_vfio.cc" "$src/fake_device.cc"
       "$src/fake_iommufd.cc" "$src/fake_control.cc")
+# vfio-user: direct socket/mmap syscalls; sys_linux.cc only for UniqueFd's close
+vu=("$src/vfio_user/transport.cc" "$src/vfio_user/json_caps.cc" "$src/vfio_user/server_core.cc"
+    "$src/vfio_user/server_dma.cc" "$src/vfio_user/server_device.cc" "$src/vfio_user/server_irq.cc"
+    "$src/vfio_user/server_dma_msg.cc" "$src/dma_table.cc" "$src/sys_linux.cc")
 declare -A tests=(
   [dma_table]="$root/native/test/dma_table_test.cc $src/dma_table.cc"
   [uapi_layout]="$root/native/test/uapi_layout_test.cc $src/sys_linux.cc"
   [backend_fake]="$root/native/test/backend_fake_test.cc ${core[*]}"
+  [vfio_user_codec]="$root/native/test/vfio_user_codec_test.cc ${vu[*]}"
+  [vfio_user_server]="$root/native/test/vfio_user_server_test.cc ${vu[*]}"
 )
 passed=0
 failed=0
-for name in dma_table uapi_layout backend_fake; do
+for name in dma_table uapi_layout backend_fake vfio_user_codec vfio_user_server; do
   # shellcheck disable=SC2086
   if ! "$cxx" "${flags[@]}" ${tests[$name]} -o "$out/$name" 2>"$out/$name.build.log"; then
     cat "$out/$name.build.log"

@@ -17,6 +17,11 @@
 
 namespace vfiobox {
 
+namespace vfio_user {
+class Transport;
+class UvPoller;
+}  // namespace vfio_user
+
 /** The memory of one DmaBuffer: anonymous, page-aligned, shared with DMA table entries. */
 struct DmaMemory {
   Mapping map;
@@ -139,6 +144,44 @@ class JsEventFd : public Napi::ObjectWrap<JsEventFd> {
   // shared with in-flight wait() workers, so close() never closes an fd being polled
   std::shared_ptr<UniqueFd> fd_;
 };
+
+/**
+ * VfioUserSocket (NativeVfioUserSocket): the client end of a vfio-user socket, for the TS
+ * client. Real addon only. Receives on a uv_poll_t of the creating thread's loop; while open,
+ * the JS object is strongly referenced (like a net.Socket), so GC never closes it.
+ */
+class JsVfioUserSocket : public Napi::ObjectWrap<JsVfioUserSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit JsVfioUserSocket(const Napi::CallbackInfo& info);
+  ~JsVfioUserSocket() override;
+
+ private:
+  static Napi::Value JsConnect(const Napi::CallbackInfo& info);
+  Napi::Value JsSend(const Napi::CallbackInfo& info);
+  Napi::Value JsOnMessage(const Napi::CallbackInfo& info);
+  Napi::Value JsOnClose(const Napi::CallbackInfo& info);
+  Napi::Value JsClose(const Napi::CallbackInfo& info);
+  static void OnPoll(void* arg, int status, int events);
+  static void OnEnvCleanup(void* arg);
+  void OnReadable();
+  void UpdateWatch();
+  /** closes the socket; calls onClose(err) when notify is set and a callback is registered. */
+  void Shutdown(int err, bool notify);
+  void ReleaseNative();
+  void Deliver(const Napi::FunctionReference& cb, std::initializer_list<napi_value> args);
+
+  napi_env env_ = nullptr;
+  std::unique_ptr<vfio_user::Transport> transport_;
+  std::unique_ptr<vfio_user::UvPoller> poller_;
+  Napi::FunctionReference on_message_;
+  Napi::FunctionReference on_close_;
+  bool hook_registered_ = false;
+  bool referenced_ = false;
+};
+
+/** memfdCreate, fdRead, fdWrite, closeFd (real addon only): helpers for vfio-user clients. */
+void DefineFdFunctions(Napi::Env env, Napi::Object exports);
 
 /** the `fake` export (vfio_core_fake.node only). */
 Napi::Object CreateFakeExport(Napi::Env env);

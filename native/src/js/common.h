@@ -19,6 +19,8 @@ struct AddonData {
   Napi::FunctionReference mapping_ctor;
   Napi::FunctionReference dma_buffer_ctor;
   Napi::FunctionReference eventfd_ctor;
+  Napi::FunctionReference vfio_user_socket_ctor;  // real addon only
+  Napi::FunctionReference vfio_user_server_ctor;  // real addon only
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+// VfioUserServer: serves one DeviceModel over a vfio-user socket. The protocol (framing,
+// VERSION, DMA maps, IRQ eventfds, bounds checks) is the native ServerCore's
+// (native/src/vfio_user/); this facade maps the device model onto its callbacks, turns native
+// failures into VfioError/ProtocolError and emits typed events. Requests are served on the
+// thread that calls listen(), synchronously: no thread hop per access (DESIGN.md "Engines").
+//
+// Lifecycle (libvfio-user's order): construct (layout from the model) -> listen -> a client
+// connects (device.attach) -> requests -> the client goes (device.detach; device state stays,
+// [SPEC "Client Disconnection"]) -> the next client ... -> close.
+
+import { EventEmitter } from 'node:events';
+import { constants } from 'node:os';
+import type { ByteStreamPeer, DeviceModel, DmaSpace, IrqSink } from '../device/types.js';
+import { NUM_IRQS, NUM_REGIONS } from '../device/types.js';
+import { ProtocolError, VfioError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { loadVfioUserNative } from '../native/binding.js';
+import type {
+  NativeVfioUserCallbacks,
+  NativeVfioUserLayout,
+  NativeVfioUserServer,
+  NativeVfioUserServerStats,
+} from '../native/types.js';
+import { WitError } from '../plugins/engine.js';
+import { witErrorForErrno } from '../plugins/errno-map.js';
+import {
+  VFIO_DEVICE_FLAGS_PCI,
+  VFIO_DEVICE_FLAGS_RESET,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+} from '../vfio/uapi.js';
+import { opName } from './protocol.js';
+
+const log = createLogger('vfio-user');
+const { EINVAL, EIO } = constants.errno;
+const DEFAULT_MAX_DATA_XFER_SIZE = 1048576;
+
+export interface VfioUserServerOptions {
+  socketPath: string;
+  /** the largest REGION_READ/WRITE and DMA transfer; default 1 MiB [SPEC "VFIO_USER_VERSION"] */
+  maxDataXferSize?: number;
+  /** default 65535 */
+  maxDmaMaps?: number;
+  /** where the device's byte-stream output goes (handed to device.attach) */
+  stream?: ByteStreamPeer;
+}
+
+/** Counters of the server (see NativeVfioUserServerStats for each field). */
+export type ServerStats = NativeVfioUserServerStats;
+
+export interface DmaMapEvent {
+  iova: bigint;
+  sizeBytes: bigint;
+  /** DMA_FLAG_READ | DMA_FLAG_WRITE */
+  flags: number;
+  /** false: the client gave no fd, so the device cannot reach this memory (EFAULT) */
+  hasFd: boolean;
+}
+
+export interface DmaUnmapEvent {
+  iova: bigint;
+  sizeBytes: bigint;
+}
+
+export interface IrqStateEvent {
+  index: number;
+  start: number;
+  count: number;
+  /** VFIO_IRQ_SET_DATA_* | VFIO_IRQ_SET_ACTION_* of the client's DEVICE_SET_IRQS */
+  flags: number;
+}
+
+export interface VfioUserServerEvents {
+  connect: [];
+  disconnect: [reason: string];
+  'protocol-error': [error: ProtocolError];
+  'dma-map': [event: DmaMapEvent];
+  'dma-unmap': [event: DmaUnmapEvent];
+  'irq-state': [event: IrqStateEvent];
+}
+
+/** The vfio-user region/IRQ tables for a model: vfio's PCI numbering, absent entries zero. */
+export function layoutOf(device: DeviceModel): NativeVfioUserLayout {
+  const numRegions = Math.max(NUM_REGIONS, ...device.regions.map((r) => r.index + 1));
+  const numIrqs = Math.max(NUM_IRQS, ...device.irqs.map((i) => i.index + 1));
+  const regions: NativeVfioUserLayout['regions'] = [];
+  for (let i = 0; i < numRegions; i++) regions.push({ sizeBytes: 0, flags: 0 });
+  for (const r of device.regions) {
+    // no region fds are handed out yet: everything is trapped (REGION_READ/WRITE)
+    const flags = r.flags & (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+    regions[r.index] = { sizeBytes: r.sizeBytes, flags };
+  }
+  const irqs: NativeVfioUserLayout['irqs'] = [];
+  for (let i = 0; i < numIrqs; i++) irqs.push({ count: 0, flags: 0 });
+  for (const irq of device.irqs) irqs[irq.index] = { count: irq.count, flags: irq.flags };
+  const flags = VFIO_DEVICE_FLAGS_PCI | (device.resetSupported ? VFIO_DEVICE_FLAGS_RESET : 0);
+  return { flags, regions, irqs };
+}
+
+/** A failed device callback: RangeError (outside the regions) is EINVAL, anything else EIO. */
+function callbackErrno(what: string, err: unknown): number {
+  if (err instanceof RangeError) return EINVAL;
+  log('%s threw: %s', what, err instanceof Error ? err.message : String(err));
+  return EIO;
+}
+
+function dmaError(err: unknown): never {
+  if (err instanceof VfioError) {
+    throw new WitError(witErrorForErrno('dma-error', err.errno, 'not-mapped'), err.message);
+  }
+  throw err;
+}
+
+export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
+  readonly #device: DeviceModel;
+  readonly #native: NativeVfioUserServer;
+  readonly #scratch: Uint8Array;
+  readonly #stream: ByteStreamPeer | undefined;
+  #attached = false;
+
+  constructor(device: DeviceModel, opts: VfioUserServerOptions) {
+    super();
+    if (typeof opts.socketPath !== 'string' || opts.socketPath === '') {
+      throw new TypeError(`socketPath: expected a non-empty string, received ${opts.socketPath}`);
+    }
+    this.#device = device;
+    this.#stream = opts.stream;
+    const maxDataXferSize = opts.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER_SIZE;
+    this.#scratch = new Uint8Array(maxDataXferSize);
+    const native = loadVfioUserNative();
+    this.#native = new native.VfioUserServer(
+      opts.socketPath,
+      layoutOf(device),
+      this.#callbacks(),
+      this.#scratch,
+      {
+        maxDataXferSize,
+        ...(opts.maxDmaMaps === undefined ? {} : { maxDmaMaps: opts.maxDmaMaps }),
+      },
+    );
+  }
+
+  /** Binds (EADDRINUSE if a live server answers; a stale socket is replaced) and serves. */
+  listen(): void {
+    this.#native.listen();
+  }
+
+  /** Idempotent: drops the client (device.detach, DMA unmapped, fds closed), unlinks the socket. */
+  close(): void {
+    this.#native.close();
+  }
+
+  get connected(): boolean {
+    return this.#native.connected;
+  }
+
+  /** Drops the current client as if it had disconnected; false if there was none. */
+  disconnectClient(): boolean {
+    return this.#native.disconnectClient();
+  }
+
+  stats(): ServerStats {
+    return this.#native.stats();
+  }
+
+  #callbacks(): NativeVfioUserCallbacks {
+    const device = this.#device;
+    return {
+      regionRead: (region, offset, count) => {
+        try {
+          device.read(region, offset, this.#scratch.subarray(0, count));
+          return 0;
+        } catch (err) {
+          return callbackErrno('read', err);
+        }
+      },
+      regionWrite: (region, offset, count) => {
+        try {
+          device.write(region, offset, this.#scratch.subarray(0, count));
+          return 0;
+        } catch (err) {
+          return callbackErrno('write', err);
+        }
+      },
+      reset: () => {
+        try {
+          device.reset();
+          return 0;
+        } catch (err) {
+          return callbackErrno('reset', err);
+        }
+      },
+      onConnect: () => this.#onConnect(),
+      onDisconnect: (reason) => this.#onDisconnect(reason),
+      onIrqState: (index, start, count, flags) =>
+        this.emit('irq-state', { index, start, count, flags }),
+      onDmaMap: (iova, sizeBytes, flags, hasFd) =>
+        this.emit('dma-map', { iova, sizeBytes, flags, hasFd }),
+      onDmaUnmap: (iova, sizeBytes) => this.emit('dma-unmap', { iova, sizeBytes }),
+      onProtocolError: (command, errno, message) =>
+        this.emit('protocol-error', new ProtocolError(opName(command), errno, message)),
+    };
+  }
+
+  #onConnect(): void {
+    const native = this.#native;
+    const irq: IrqSink = {
+      trigger: (index, subindex) => {
+        try {
+          return native.triggerIrq(index, subindex);
+        } catch (err) {
+          if (err instanceof RangeError) return false; // no such IRQ in the layout
+          throw err;
+        }
+      },
+    };
+    const dma: DmaSpace = {
+      read: (iova, len) => {
+        try {
+          return native.dmaRead(iova, len);
+        } catch (err) {
+          return dmaError(err);
+        }
+      },
+      write: (iova, data) => {
+        try {
+          native.dmaWrite(iova, data);
+        } catch (err) {
+          dmaError(err);
+        }
+      },
+    };
+    this.#device.attach(this.#stream ? { irq, dma, stream: this.#stream } : { irq, dma });
+    this.#attached = true;
+    log('client connected');
+    this.emit('connect');
+  }
+
+  #onDisconnect(reason: string): void {
+    if (this.#attached) {
+      this.#attached = false;
+      this.#device.detach();
+    }
+    log('client disconnected: %s', reason);
+    this.emit('disconnect', reason);
+  }
+}

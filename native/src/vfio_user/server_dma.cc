@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// DMA_MAP / DMA_UNMAP [SPEC "VFIO_USER_DMA_MAP", "VFIO_USER_DMA_UNMAP"] and the device's view
+// of client memory (DmaRead/DmaWrite). Maps that come with an fd are mmapped MAP_SHARED into
+// dma_ (the DmaTable owns each mapping through its entry); maps without an fd are recorded in
+// dma_msg_ for DMA_READ/DMA_WRITE messages. The two tables never overlap.
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "native/src/vfio_user/server_core.h"
+#include "native/src/vfio_user/server_internal.h"
+
+namespace vfiobox::vfio_user {
+
+namespace {
+
+constexpr uint32_t kDmaKnownFlags = kDmaFlagRead | kDmaFlagWrite;
+
+/** mmaps [offset, offset+size) of a client fd; the entry owns the mapping. 0 or -errno. */
+int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
+  struct stat st;
+  if (::fstat(fd, &st) < 0) return -errno;
+  // Only regular files (memfd, hugetlbfs, tmpfs) have a size to check: touching a mapping past
+  // the end of the file raises SIGBUS, so a map larger than the file is refused up front.
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (offset % kPageSize4k != 0 || offset > file_size || entry->size > file_size - offset) {
+    return -EINVAL;
+  }
+  int prot = ((entry->flags & kDmaFlagRead) ? PROT_READ : 0) |
+             ((entry->flags & kDmaFlagWrite) ? PROT_WRITE : 0);
+  void* addr = ::mmap(nullptr, entry->size, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
+  if (addr == MAP_FAILED) return -errno;
+  size_t length = entry->size;
+  entry->owner = std::shared_ptr<void>(addr, [length](void* p) { ::munmap(p, length); });
+  // SAFETY: the mapping is entry->size bytes long and lives as long as entry->owner.
+  entry->hva = static_cast<uint8_t*>(addr);
+  return 0;
+}
+
+/** removes exactly [iova, iova+size) from `table` if it is one entry: 1 removed, 0 absent. */
+int RemoveExact(DmaTable& table, uint64_t iova, uint64_t size) {
+  uint64_t bytes = 0;
+  if (table.CheckUnmap(iova, size, &bytes) < 0 || bytes != size) return 0;
+  uint8_t* unused = nullptr;
+  if (table.Translate(iova, size, 0, &unused) < 0) return 0;  // spans several entries
+  table.Remove(iova, size, &bytes);
+  return 1;
+}
+
+/**
+ * 0 if [iova, iova+len) lies inside one map of `table` that allows `access`, -EACCES if it
+ * lies inside one without it, else -EFAULT. Maps without fd have no host address, so this
+ * scans instead of translating (they are few: ROM and VRAM windows [OBS]).
+ */
+int FindMessageMap(const DmaTable& table, uint64_t iova, uint64_t len, uint32_t access) {
+  for (const DmaEntry& e : table.List()) {
+    if (iova < e.iova || iova - e.iova >= e.size || len > e.size - (iova - e.iova)) continue;
+    return (e.flags & access) == access ? 0 : -EACCES;
+  }
+  return -EFAULT;
+}
+
+}  // namespace
+
+ServerCore::Reply ServerCore::HandleDmaMap(Message& msg) {
+  DmaMap m;
+  if (!ReadHead(msg, &m) || m.argsz < sizeof(m)) return Reply::Error(EINVAL, "short DMA_MAP");
+  if (m.flags & ~kDmaKnownFlags) return Reply::Error(EINVAL, "unknown DMA_MAP flags");
+  if (msg.fds.size() > 1) return Reply::Error(EINVAL, "DMA_MAP takes at most one fd");
+  if (dma_.Count() + dma_msg_.Count() >= options_.max_dma_maps) {
+    return Reply::Error(ENOSPC, "max_dma_maps reached");
+  }
+  // unaligned, empty or wrapping: EINVAL; overlapping: EEXIST [SPEC]
+  int r = dma_.CheckMap(m.addr, m.size);
+  if (r == 0) r = dma_msg_.CheckMap(m.addr, m.size);
+  if (r < 0) return Reply::Error(-r, r == -EEXIST ? "DMA range overlaps a map" : "bad DMA range");
+  DmaEntry entry;
+  entry.iova = m.addr;
+  entry.size = m.size;
+  entry.buffer_offset = m.offset;
+  entry.flags = m.flags;
+  bool has_fd = !msg.fds.empty();
+  if (has_fd) {
+    if (int e = MapClientFd(msg.fds[0].Get(), m.offset, &entry); e < 0) {
+      return Reply::Error(-e, "cannot mmap the DMA fd");
+    }
+    dma_.Insert(std::move(entry));  // the fd closes with the message; the mapping stays
+  } else {
+    dma_msg_.Insert(std::move(entry));
+  }
+  ++stats_.dma_maps;
+  hooks_->OnDmaMap(m.addr, m.size, m.flags, has_fd);
+  return Reply{};
+}
+
+ServerCore::Reply ServerCore::HandleDmaUnmap(const Message& msg) {
+  DmaUnmap u;
+  if (!ReadHead(msg, &u) || u.argsz < sizeof(u)) return Reply::Error(EINVAL, "short DMA_UNMAP");
+  if (u.flags & ~kDmaUnmapFlagAll) return Reply::Error(EINVAL, "unknown DMA_UNMAP flags");
+  if (u.flags & kDmaUnmapFlagAll) {
+    if (u.addr != 0 || u.size != 0) return Reply::Error(EINVAL, "UNMAP_ALL with a range");
+    std::vector<DmaEntry> all = dma_.List();
+    for (DmaEntry& e : dma_msg_.List()) all.push_back(std::move(e));
+    dma_.Clear();
+    dma_msg_.Clear();
+    for (const DmaEntry& e : all) hooks_->OnDmaUnmap(e.iova, e.size);
+    stats_.dma_unmaps += all.size();
+  } else {
+    // the range must exactly match one earlier map [SPEC]; removing the entry munmaps it
+    // before the reply, so no reference to the client's memory survives.
+    if (RemoveExact(dma_, u.addr, u.size) == 0 && RemoveExact(dma_msg_, u.addr, u.size) == 0) {
+      return Reply::Error(ENOENT, "DMA_UNMAP matches no map");
+    }
+    ++stats_.dma_unmaps;
+    hooks_->OnDmaUnmap(u.addr, u.size);
+  }
+  Reply reply;
+  AppendStruct(&reply.payload, u);  // the reply echoes the request [SPEC]
+  return reply;
+}
+
+int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest) {
+  if (len == 0) return 0;
+  if (len > options_.max_data_xfer_size) return -E2BIG;
+  if (iova > UINT64_MAX - (len - 1)) return -EFAULT;
+  uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
+  // Page by page, so that a copy may span adjacent maps (QEMU splits RAM at 0xa0000 [OBS]).
+  // First check every page, then copy: a failed DMA moves no byte.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint64_t done = 0; done < len;) {
+      uint64_t at = iova + done;
+      uint64_t chunk = std::min(len - done, kPageSize4k - at % kPageSize4k);
+      uint8_t* hva = nullptr;
+      int r = dma_.Translate(at, chunk, access, &hva);
+      if (r == -EFAULT && pass == 0 && at == iova) {
+        // not mmapped: a range wholly inside one map without fd goes by message [SPEC]
+        int m = FindMessageMap(dma_msg_, iova, len, access);
+        if (m == 0) return DmaMessage(iova, buf, len, to_guest);
+        if (m == -EACCES) return m;
+      }
+      if (r < 0) return r;
+      if (pass == 1 && to_guest) std::memcpy(hva, buf + done, chunk);
+      if (pass == 1 && !to_guest) std::memcpy(buf + done, hva, chunk);
+      done += chunk;
+    }
+  }
+  return 0;
+}
+
+int ServerCore::DmaRead(uint64_t iova, uint8_t* out, uint64_t len) {
+  return DmaCopy(iova, out, len, false);
+}
+
+int ServerCore::DmaWrite(uint64_t iova, const uint8_t* data, uint64_t len) {
+  // SAFETY: DmaCopy only reads from `buf` when to_guest is true.
+  return DmaCopy(iova, const_cast<uint8_t*>(data), len, true);
+}
+
+}  // namespace vfiobox::vfio_user
