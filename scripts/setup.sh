@@ -37,4 +37,8 @@ if [ -x scripts/toolchain.sh ] && [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
 fi
 say "build (native addon, TypeScript, bundle)"
 npm run -s build >&2
+if [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
+  say "plugins (plugins/c, test fixtures -> build/plugins)"
+  bash scripts/build-plugins.sh >&2
+fi
 say "done"

@@ -9,7 +9,9 @@
 //   unit       pure TypeScript                             (uvu build/test unit/)
 //   native     the addon against the fake kernel            (uvu build/test native/)
 //   plugins    plugin components in the engines            (uvu build/test plugins/)
+//   vfio-user  the vfio-user server and client over real sockets (uvu build/test vfio-user/)
 //   lab-*      real kernel VFIO in a QEMU TCG guest         (test/lab/run-in-guest.sh … uvu build/test lab/)
+//   lab-vu     vfiobox serve under QEMU 11's vfio-user-pci  (uvu build/test lab-vu/ → test/lab-vu/boot.sh)
 //
 // Usage: node test/run.mjs [--only tier,tier] [--skip tier,tier] [--in-guest]
 //   --in-guest   (used by the lab) run only the lab/ files, here, and print the summary line.
@@ -34,7 +36,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: node test/run.mjs [--only t1,t2] [--skip t1,t2]\n' +
-      'tiers: native-cc unit native plugins lab-iommu lab-noiommu lab-stock\n' +
+      'tiers: native-cc unit native plugins vfio-user lab-iommu lab-noiommu lab-stock lab-vu\n' +
       'env: VFIOBOX_LAB=required|auto|off (required when CI=true), VFIOBOX_LAB_MODES=iommu,noiommu,stock\n',
   );
   process.exit(0);
@@ -150,6 +152,14 @@ async function labTier(mode) {
   return c;
 }
 
+/** lab-vu: vfiobox serve under a real VMM (QEMU 11 from a sid chroot), run from the host. */
+async function labVuTier() {
+  process.stdout.write(
+    '\n# lab-vu: vfiobox serve under QEMU vfio-user-pci (first run debootstraps sid, ~1 min)\n',
+  );
+  return uvuTier('lab-vu');
+}
+
 async function inGuest() {
   const c = await uvuTier('lab');
   const total = c.passed + c.failed;
@@ -174,7 +184,9 @@ async function main() {
     ['unit', () => uvuTier('unit')],
     ['native', () => uvuTier('native')],
     ['plugins', () => uvuTier('plugins')],
+    ['vfio-user', () => uvuTier('vfio-user')],
     ...labModes.map((m) => [`lab-${m}`, () => labTier(m)]),
+    ['lab-vu', () => labVuTier()],
   ].filter(([name]) => (!only || only.includes(name)) && !skip.has(name));
 
   const totals = { passed: 0, failed: 0, skipped: 0 };

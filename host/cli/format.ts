@@ -2,7 +2,7 @@
 // Text output of the CLI: aligned tables, device cells, the one-line error format, and the
 // "did you mean" suggestion. Pure functions: no I/O here.
 
-import { ConfigError, VfioError } from '../errors.js';
+import { ConfigError, PluginError, ProtocolError, VfioError } from '../errors.js';
 import type { PciDevice } from '../sysfs/pci.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
@@ -66,16 +66,28 @@ export function usageError(message: string, hint: string): ConfigError {
 }
 
 /** Whether `err` is an error the user can act on (printed without a stack). */
-export function isExpectedError(err: unknown): err is ConfigError | VfioError {
-  return err instanceof ConfigError || err instanceof VfioError;
+export function isExpectedError(
+  err: unknown,
+): err is ConfigError | VfioError | PluginError | ProtocolError {
+  return (
+    err instanceof ConfigError ||
+    err instanceof VfioError ||
+    err instanceof PluginError ||
+    err instanceof ProtocolError
+  );
 }
 
 /**
  * The lines printed for an expected error: `vfiobox: <message>` and, when known,
  * `hint: <fix>`. Each is a single line whatever the message contains.
  */
-export function formatError(err: ConfigError | VfioError): string {
-  const hint = err instanceof ConfigError ? err.hint : VFIO_HINTS[err.code];
+export function formatError(err: ConfigError | VfioError | PluginError | ProtocolError): string {
+  const hint =
+    err instanceof ConfigError
+      ? err.hint
+      : err instanceof VfioError
+        ? VFIO_HINTS[err.code]
+        : undefined;
   const lines = [`vfiobox: ${oneLine(err.message)}`];
   if (hint) lines.push(`hint: ${oneLine(hint)}`);
   return `${lines.join('\n')}\n`;

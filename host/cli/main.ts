@@ -10,8 +10,11 @@ import { ConfigError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { BindOptions } from '../sysfs/bind.js';
 import { bindCommand } from './commands/bind.js';
+import { demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
+import { inspectCommand } from './commands/inspect.js';
 import { listCommand } from './commands/list.js';
+import { serveCommand } from './commands/serve.js';
 import { unbindCommand } from './commands/unbind.js';
 import { closest, formatError, isExpectedError, USAGE_ERROR, usageError } from './format.js';
 
@@ -32,6 +35,8 @@ export interface CliIo {
   isTTY: boolean;
   /** sysfs root and writer; default: the environment ($VFIOBOX_SYSFS_ROOT or '/') */
   sysfs?: BindOptions | undefined;
+  /** long-running commands (serve) stop when this aborts, as on SIGINT/SIGTERM */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Command {
@@ -45,7 +50,15 @@ export interface Command {
 }
 
 /** The registry, in help order. */
-export const COMMANDS: readonly Command[] = [listCommand, infoCommand, bindCommand, unbindCommand];
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  demoCommand,
+  listCommand,
+  infoCommand,
+  bindCommand,
+  unbindCommand,
+  inspectCommand,
+];
 
 export function processIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, isTTY: process.stdout.isTTY === true };

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// The vfio-user bench (bench/README.md): a 4-byte trapped REGION_READ round trip and posted
+// writes through `vfiobox serve edu`, next to a do-nothing C echo server (the socket floor),
+// with the SAME C client (bench/c/vu_rtt.c), client and server pinned to one CPU, alternating
+// which goes first in each repetition. Timing never fails anything.
+//
+// Usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (msg) => process.stderr.write(`[bench:vfio-user] ${msg}\n`);
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    cpu: { type: 'string', default: '0' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N]\n');
+  process.exit(0);
+}
+const reps = Number(values.reps ?? (values.quick ? 2 : 5));
+const n = values.quick ? 3000 : 20000;
+const GOAL_LATENCY_RATIO = 1.15; // issue 4: at most 1.15x the echo floor's p50
+
+const cacheDir = join(process.env.VFIOBOX_CACHE ?? join(homedir(), '.cache', 'vfiobox'), 'bench');
+mkdirSync(cacheDir, { recursive: true });
+const bin = (name) => join(cacheDir, name);
+for (const name of ['vu_echo', 'vu_rtt']) {
+  execFileSync('gcc', [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-o',
+    bin(name),
+    join(root, 'bench/c', `${name}.c`),
+  ]);
+}
+
+/** Starts a server pinned to the CPU; resolves when it printed "listening". */
+function startServer(cmd, args) {
+  const child = spawn('taskset', ['-c', values.cpu, cmd, ...args], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (/^listening /m.test(err)) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`)));
+  });
+}
+
+function client(socket, op) {
+  const out = execFileSync('taskset', ['-c', values.cpu, bin('vu_rtt'), socket, op, String(n)]);
+  return JSON.parse(out.toString());
+}
+
+async function measure(which, dir, op) {
+  const socket = join(dir, `${which}-${op}.sock`);
+  const server =
+    which === 'echo'
+      ? await startServer(bin('vu_echo'), [socket])
+      : await startServer(process.execPath, [
+          join(root, 'dist/vfiobox.mjs'),
+          'serve',
+          'edu',
+          '--socket',
+          socket,
+        ]);
+  try {
+    return client(socket, op);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const dir = mkdtempSync(join(tmpdir(), 'vfiobox-bench-'));
+const rows = [];
+try {
+  for (const op of ['rtt', 'posted']) {
+    const results = { vfiobox: [], echo: [] };
+    for (let r = 0; r < reps; r++) {
+      const order = r % 2 === 0 ? ['vfiobox', 'echo'] : ['echo', 'vfiobox'];
+      for (const which of order) {
+        const res = await measure(which, dir, op);
+        results[which].push(res);
+        log(`${op} rep ${r + 1}/${reps} ${which}: p50 ${res.p50_ns} ns, ${res.ops_per_s} ops/s`);
+      }
+    }
+    const pick = (which, key) => median(results[which].map((x) => x[key]));
+    rows.push({
+      op,
+      vfiobox: {
+        p50: pick('vfiobox', 'p50_ns'),
+        p99: pick('vfiobox', 'p99_ns'),
+        ops: pick('vfiobox', 'ops_per_s'),
+      },
+      echo: {
+        p50: pick('echo', 'p50_ns'),
+        p99: pick('echo', 'p99_ns'),
+        ops: pick('echo', 'ops_per_s'),
+      },
+    });
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const us = (ns) => (ns / 1000).toFixed(1);
+process.stdout.write(
+  `\nvfio-user, 4-byte BAR0 access, client and server on CPU ${values.cpu}, ${reps} reps x ${n}, medians\n` +
+    '| op | vfiobox p50 / p99 µs | echo p50 / p99 µs | vfiobox ops/s | echo ops/s | p50 ratio | goal |\n' +
+    '|---|---|---|---|---|---|---|\n',
+);
+for (const r of rows) {
+  const ratio = r.vfiobox.p50 / r.echo.p50;
+  const goal =
+    r.op === 'rtt'
+      ? `<= ${GOAL_LATENCY_RATIO} ${ratio <= GOAL_LATENCY_RATIO ? 'met' : 'NOT met'}`
+      : '-';
+  process.stdout.write(
+    `| ${r.op} | ${us(r.vfiobox.p50)} / ${us(r.vfiobox.p99)} | ${us(r.echo.p50)} / ${us(r.echo.p99)} | ${r.vfiobox.ops} | ${r.echo.ops} | ${ratio.toFixed(2)} | ${goal} |\n`,
+  );
+}
+mkdirSync(join(root, 'bench/out'), { recursive: true });
+writeFileSync(
+  join(root, 'bench/out', `vfio-user-${new Date().toISOString().slice(0, 19)}.json`),
+  JSON.stringify({ reps, n, cpu: values.cpu, rows }, null, 2),
+);

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// What `vfiobox serve` runs per device, and what it reports. Plain data only: these records
+// cross the worker boundary (structured clone) through the comlink control plane.
+
+import type { DeviceStats } from '../device/types.js';
+
+/** One served device: a plugin instance behind one vfio-user socket. */
+export interface DeviceSpec {
+  /** shown in logs and stats: 'edu', 'edu#2', ... */
+  name: string;
+  pluginPath: string;
+  socketPath: string;
+  /** user policy file (grants, sha256 pins); absent: grant what the manifest asks */
+  policyPath?: string | undefined;
+  /** refuse the plugin unless its sha256 is this (hex) */
+  expectSha256?: string | undefined;
+  /** 'unix:PATH' exposes the device's byte stream as a UNIX socket server; absent: none */
+  stream?: string | undefined;
+  /** wall-clock budget of one plugin call before the watchdog fences the device */
+  budgetMs?: number | undefined;
+  /** cap on the plugin's linear memory */
+  memoryBytes?: number | undefined;
+  /** transpile cache (default ~/.cache/vfiobox/jco) */
+  cacheDir?: string | undefined;
+}
+
+/** A notable event, as `--log-json` prints it. */
+export interface ServeEvent {
+  event: string;
+  device: string;
+  [key: string]: unknown;
+}
+
+export interface DeviceRunStats {
+  name: string;
+  socketPath: string;
+  connected: boolean;
+  device: DeviceStats;
+  /** vfio-user request counts by command name */
+  requests: Record<string, number>;
+  /** error replies by errno name */
+  errors: Record<string, number>;
+  /** BAR/config accesses by region index */
+  regionAccesses: Record<string, number>;
+  /** worker restarts by the watchdog (budget overruns, crashes) */
+  watchdogRestarts: number;
+}
+
+/** Shared heartbeat between a device worker and its watchdog (Int32Array over a SAB). */
+export const HB_BUSY = 0; // 1 while a plugin call runs
+export const HB_SEQ = 1; // incremented at every plugin call entry
+export const HB_SLOTS = 2;

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+// The main thread's side of a served device: spawns its worker, talks to it over comlink (the
+// control plane), and watches the shared heartbeat. A plugin call that overruns its budget, or
+// a worker that dies, gets the worker terminated (the only way to stop a V8 wasm loop) and a
+// fresh one started after a backoff. The host process never dies because of a plugin.
+
+import { EventEmitter } from 'node:events';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { type Remote, wrap } from 'comlink';
+import type { DeviceControl, WorkerData } from './device-worker.js';
+import { nodeEndpoint } from './endpoint.js';
+import {
+  type DeviceRunStats,
+  type DeviceSpec,
+  HB_BUSY,
+  HB_SEQ,
+  HB_SLOTS,
+  type ServeEvent,
+} from './spec.js';
+
+/** Default wall-clock budget of one plugin call (manifests and --budget-ms may change it). */
+export const DEFAULT_BUDGET_MS = 100;
+const WATCH_INTERVAL_MS = 10;
+const RESTART_BACKOFF_MS = [100, 1000, 5000];
+
+/** Where the worker entry is: next to this module (build/) or next to the bundle (dist/). */
+export function defaultWorkerUrl(): URL {
+  return new URL('./device-worker.js', import.meta.url);
+}
+
+export interface SupervisorOptions {
+  workerUrl?: URL | undefined;
+}
+
+/**
+ * Runs one device in a worker. Events ('event', ServeEvent) include the worker's own
+ * (connect, dma-map, ...) and the watchdog's ('watchdog-overrun', 'worker-exit', 'restarted').
+ */
+export class DeviceSupervisor extends EventEmitter {
+  readonly spec: DeviceSpec;
+  #workerUrl: URL;
+  #worker: Worker | undefined;
+  #remote: Remote<DeviceControl> | undefined;
+  #heartbeat = new Int32Array(new SharedArrayBuffer(HB_SLOTS * 4));
+  #timer: NodeJS.Timeout | undefined;
+  #busySeq = -1;
+  #busySince = 0;
+  #restarts = 0;
+  #consecutive = 0;
+  #stopping = false;
+
+  constructor(spec: DeviceSpec, options: SupervisorOptions = {}) {
+    super();
+    this.spec = spec;
+    this.#workerUrl = options.workerUrl ?? defaultWorkerUrl();
+  }
+
+  get watchdogRestarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts the worker and the device in it; rejects if the device cannot start. */
+  async start(): Promise<void> {
+    this.#stopping = false;
+    const { port1, port2 } = new MessageChannel();
+    port1.on('message', (event: ServeEvent) => this.#emit(event));
+    const data: WorkerData = {
+      heartbeat: this.#heartbeat.buffer as SharedArrayBuffer,
+      events: port2,
+    };
+    const worker = new Worker(this.#workerUrl, { workerData: data, transferList: [port2] });
+    worker.on('error', (err) => this.#event('worker-error', { message: err.message }));
+    worker.on('exit', (code) => this.#onExit(worker, code, port1));
+    this.#worker = worker;
+    this.#remote = wrap<DeviceControl>(nodeEndpoint(worker));
+    await this.#remote.start(this.spec);
+    this.#watch();
+  }
+
+  async stats(): Promise<DeviceRunStats | undefined> {
+    const s = await this.#remote?.stats();
+    return s ? { ...s, watchdogRestarts: this.#restarts } : undefined;
+  }
+
+  async reload(pluginPath: string): Promise<void> {
+    if (!this.#remote) throw new Error(`device ${this.spec.name} is not running`);
+    await this.#remote.reload(pluginPath);
+    this.spec.pluginPath = pluginPath;
+  }
+
+  /** Stops the device (closing its socket) and the worker. Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (!worker) return;
+    const stopped = this.#remote?.stop().catch(() => undefined);
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000).unref())]);
+    await worker.terminate();
+  }
+
+  #watch(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    const budget = this.spec.budgetMs ?? DEFAULT_BUDGET_MS;
+    this.#timer = setInterval(() => {
+      const busy = Atomics.load(this.#heartbeat, HB_BUSY) === 1;
+      const seq = Atomics.load(this.#heartbeat, HB_SEQ);
+      if (!busy) {
+        this.#busySeq = -1;
+        return;
+      }
+      const now = performance.now();
+      if (seq !== this.#busySeq) {
+        this.#busySeq = seq;
+        this.#busySince = now;
+      } else if (now - this.#busySince > budget) {
+        this.#event('watchdog-overrun', {
+          budgetMs: budget,
+          ranMs: Math.round(now - this.#busySince),
+        });
+        void this.#restart();
+      }
+    }, WATCH_INTERVAL_MS);
+  }
+
+  async #restart(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    const worker = this.#worker;
+    this.#worker = undefined;
+    Atomics.store(this.#heartbeat, HB_BUSY, 0);
+    this.#busySeq = -1;
+    if (worker) await worker.terminate();
+    if (this.#stopping) return;
+    const delay = RESTART_BACKOFF_MS[Math.min(this.#consecutive, RESTART_BACKOFF_MS.length - 1)];
+    this.#consecutive++;
+    await new Promise((r) => setTimeout(r, delay));
+    if (this.#stopping) return;
+    this.#restarts++;
+    try {
+      await this.start();
+      this.#event('restarted', { restarts: this.#restarts });
+    } catch (err) {
+      this.#event('restart-failed', { message: (err as Error).message });
+    }
+  }
+
+  #onExit(worker: Worker, code: number, port: import('node:worker_threads').MessagePort): void {
+    port.close();
+    if (this.#worker !== worker) return; // terminated on purpose
+    this.#worker = undefined;
+    if (this.#stopping) return;
+    this.#event('worker-exit', { code });
+    void this.#restart();
+  }
+
+  #event(event: string, extra: Record<string, unknown>): void {
+    this.#emit({ event, device: this.spec.name, ...extra });
+  }
+
+  #emit(event: ServeEvent): void {
+    if (event.event === 'connect') this.#consecutive = 0;
+    this.emit('event', event);
+  }
+}
