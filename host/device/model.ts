@@ -1,68 +1,52 @@
 // SPDX-License-Identifier: MIT
-// A DeviceModel (types.ts) around one plugin: config space emulated by the host
+// A DeviceModel (types.ts) around one plugin: the PCI config space emulated by the host
 // (config-space.ts), interrupts routed by what the guest enabled (interrupts.ts), the MSI-X
-// table and PBA emulated, BAR accesses split into naturally aligned plugin calls, and the
-// failure model of DESIGN.md "Isolation and failure model":
-// - a plugin fault (PluginError 'trap'/'timeout', or anything other than a WitError thrown by an
-//   export) fences the device: the access in flight completes (reads all-ones, writes dropped),
-//   later BAR accesses do the same, its timers are cancelled, its INTx line drops and its DMA
-//   and interrupts are refused; the emulated config space stays, so the VMM keeps a sane device;
-// - the plugin is re-instantiated from reset state after restartBackoffMs[n] (n = consecutive
-//   fences, the last value repeating); a restart whose describe() differs is another fence;
-//   n returns to 0 after a successful call a quiet period after the last restart;
-// - a returned access error is not a fault: read/write throw PluginError kind 'returned' with
-//   the errno of host/plugins/errno-map.ts, which the transport puts in its reply.
-// Memory and I/O decode (PCI_COMMAND_MEMORY/IO) do not gate BAR access: a vfio-user client
-// reads BARs through the socket whatever the guest's command register says (QEMU's vfio-user
-// client does so before enabling decode), and vfio-pci does not gate its region fd either.
-// Every plugin call happens on the caller's thread, one at a time; timer and stream-ready
-// callbacks that come due during a plugin call run right after it.
+// table and PBA emulated, BAR accesses of any length split into naturally aligned plugin calls
+// of 1, 2, 4 or 8 bytes, and the plugin's lifetime, fencing and hot reload (supervisor.ts).
+//
+// - A fenced device reads all-ones from its BARs and drops writes, the access in flight
+//   included; the emulated config space stays (the VMM keeps a sane device) and the plugin's
+//   own config offsets read all-ones too.
+// - A returned access error is not a fault: read/write throw PluginError kind 'returned' with
+//   the errno from host/plugins/errno-map.ts, which the transport puts in its reply.
+// - Memory and I/O decode (PCI_COMMAND_MEMORY/IO) do not gate BAR access: a vfio-user client
+//   reads BARs through the socket whatever the guest's command register says (QEMU's client
+//   does so before enabling decode), as vfio-pci's region fd does not gate either.
+// - A restart after a fence keeps config space: only the plugin starts from reset state.
 
 import { PluginError } from '../errors.js';
-import { createLogger } from '../log.js';
 import type {
   CompiledPlugin,
   DeviceDescription,
-  HostImports,
   InstanceLimits,
   LogLevel,
-  PluginInstance,
+  WitError,
 } from '../plugins/engine.js';
-import { WitError } from '../plugins/engine.js';
 import { ACCESS_ERRNO } from '../plugins/errno-map.js';
-import { applyGrants, type Grant } from '../plugins/grants.js';
+import type { Grant } from '../plugins/grants.js';
 import { type DeviceClock, realClock } from './clock.js';
 import { ConfigSpace } from './config-space.js';
-import { descriptionKey, validateDescription, vectorCount } from './describe.js';
+import { vectorCount } from './describe.js';
 import { InterruptRouter, type IrqAction } from './interrupts.js';
-import { ByteFifo } from './stream.js';
+import { chunkWidth, irqLayout, loadLe, ones, regionLayout, storeLe } from './layout.js';
+import { type DeviceEvent, Supervisor } from './supervisor.js';
 import {
   type ByteStreamPeer,
   type DeviceModel,
   type DeviceStats,
   type DmaSpace,
-  IRQ_FLAG_AUTOMASKED,
-  IRQ_FLAG_EVENTFD,
-  IRQ_FLAG_MASKABLE,
-  IRQ_FLAG_NORESIZE,
   type IrqLayout,
   type IrqSink,
-  NUM_IRQS,
-  NUM_REGIONS,
   REGION_CONFIG,
-  REGION_FLAG_READ,
-  REGION_FLAG_WRITE,
   type RegionLayout,
 } from './types.js';
 
-const debug = createLogger('device');
+export type { DeviceEvent } from './supervisor.js';
+export { MAX_ARMED_TIMERS } from './supervisor.js';
 
 export const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_RESTART_BACKOFF_MS: readonly number[] = [0, 100, 1000, 5000];
 export const DEFAULT_QUIET_PERIOD_MS = 10_000;
-/** clock.wit lets the host cap armed timers (at least 16). */
-export const MAX_ARMED_TIMERS = 64;
-const RESTART_TIMER = 'host:restart';
 
 export interface PluginDeviceOptions {
   name: string;
@@ -82,13 +66,6 @@ export interface PluginDeviceOptions {
   powerManagement?: boolean;
   /** fences, restarts and reloads, as they happen */
   onEvent?: (event: DeviceEvent) => void;
-}
-
-export interface DeviceEvent {
-  kind: 'fence' | 'restart' | 'restart-failed' | 'reload';
-  /** the export that faulted, for 'fence' */
-  export?: string;
-  message: string;
 }
 
 export interface PluginDeviceStats extends DeviceStats {
@@ -121,43 +98,7 @@ export interface PluginDeviceModel extends DeviceModel {
   stats(): PluginDeviceStats;
 }
 
-/** One instantiation: its imports act only while it is the device's current instance. */
-interface Slot {
-  instance: PluginInstance | undefined;
-  live: boolean;
-  /** effects (interrupts, timers) held until the instance is committed */
-  staged: (() => void)[] | undefined;
-}
-
-type Try<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-const EMPTY = new Uint8Array(0);
-
-function ones(width: number): bigint {
-  return (1n << BigInt(8 * width)) - 1n;
-}
-
-/** The widest naturally aligned access (at most `max` bytes) at `offset` that fits in `left`. */
-function chunkWidth(offset: number, left: number, max: 4 | 8): 1 | 2 | 4 | 8 {
-  for (const w of [8, 4, 2] as const) {
-    if (w <= max && offset % w === 0 && left >= w) return w;
-  }
-  return 1;
-}
-
-function storeLe(out: Uint8Array, value: bigint): void {
-  for (let i = 0; i < out.length; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
-}
-
-function loadLe(data: Uint8Array): bigint {
-  let value = 0n;
-  for (let i = data.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(data[i] ?? 0);
-  return value;
-}
-
-function isFault(err: unknown): boolean {
-  return !(err instanceof WitError) && !(err instanceof PluginError && err.kind === 'unsupported');
-}
+type Io = { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer };
 
 class PluginDevice implements PluginDeviceModel {
   readonly name: string;
@@ -167,53 +108,40 @@ class PluginDevice implements PluginDeviceModel {
   readonly description: DeviceDescription;
   readonly config: ConfigSpace;
   readonly #router: InterruptRouter;
-  readonly #clock: DeviceClock;
-  readonly #grant: Grant;
-  readonly #limits: InstanceLimits;
-  readonly #backoffMs: readonly number[];
-  readonly #quietNs: bigint;
-  readonly #opts: PluginDeviceOptions;
-  readonly #key: string;
-  readonly #vectors: number;
-  readonly #denied: Record<string, number> = {};
-  readonly #armed = new Set<number>();
-  readonly #streamIn = new ByteFifo();
-  readonly #streamOut = new ByteFifo();
-  readonly #deferred: (() => void)[] = [];
-  readonly #counters = {
-    reads: 0,
-    writes: 0,
-    fences: 0,
-    restarts: 0,
-    reloads: 0,
-    accessErrors: 0,
-    timersDropped: 0,
-    streamInDropped: 0,
-  };
-  #plugin: CompiledPlugin;
-  #slot: Slot;
-  #io: { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer } | undefined;
-  #fenced = false;
+  readonly #plugin: Supervisor;
+  readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
+  #io: Io | undefined;
   #closed = false;
-  #consecutive = 0;
-  #restartedAtNs = 0n;
-  #depth = 0;
 
   constructor(opts: PluginDeviceOptions) {
     this.name = opts.name;
-    this.#opts = opts;
-    this.#plugin = opts.plugin;
-    this.#grant = opts.grant;
-    this.#clock = opts.clock ?? realClock();
-    this.#limits = { memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_MEMORY_BYTES };
     const backoff = opts.restartBackoffMs ?? DEFAULT_RESTART_BACKOFF_MS;
-    this.#backoffMs = backoff.length ? [...backoff] : [0];
-    this.#quietNs = BigInt(opts.quietPeriodMs ?? DEFAULT_QUIET_PERIOD_MS) * 1_000_000n;
-    const first = this.#instantiate(opts.plugin);
-    this.description = first.desc;
-    this.#key = descriptionKey(first.desc);
-    this.#vectors = vectorCount(first.desc);
-    this.config = new ConfigSpace(first.desc, {
+    // The supervisor's imports reach the router only once start() made an instance live.
+    this.#plugin = new Supervisor(
+      {
+        name: opts.name,
+        clock: opts.clock ?? realClock(),
+        grant: opts.grant,
+        limits: { memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_MEMORY_BYTES },
+        backoffMs: backoff.length ? [...backoff] : [0],
+        quietNs: BigInt(opts.quietPeriodMs ?? DEFAULT_QUIET_PERIOD_MS) * 1_000_000n,
+        log: opts.log,
+        onEvent: opts.onEvent,
+        irq: {
+          raise: (v) => this.#router.raise(v),
+          lower: (v) => this.#router.lower(v),
+          isMasked: (v) => this.#router.isMasked(v),
+        },
+        vectors: vectorCount,
+        dma: () => this.#io?.dma,
+        streamPeer: () => this.#io?.stream,
+        onFence: () => this.#router.lower(0),
+      },
+      opts.plugin,
+    );
+    const desc = this.#plugin.description;
+    this.description = desc;
+    this.config = new ConfigSpace(desc, {
       pm: opts.powerManagement ?? false,
       backend: {
         read: (offset, width) => this.#configRead(offset, width),
@@ -221,278 +149,47 @@ class PluginDevice implements PluginDeviceModel {
       },
       onChange: (what) => this.#router.onConfigChange(what),
     });
-    this.#router = new InterruptRouter(first.desc, this.config);
-    this.regions = regionLayout(first.desc);
-    this.irqs = irqLayout(first.desc);
-    this.#slot = first.slot;
-    this.#commit(first.slot);
+    this.#router = new InterruptRouter(desc, this.config);
+    this.regions = regionLayout(desc);
+    this.irqs = irqLayout(desc);
+    this.#plugin.start();
   }
 
-  // ---- instances ----
-
-  #instantiate(plugin: CompiledPlugin): { slot: Slot; desc: DeviceDescription } {
-    const slot: Slot = { instance: undefined, live: false, staged: [] };
-    const host = applyGrants(this.#rawImports(slot), this.#grant, this.#denied, {
-      nowMs: () => Number(this.#clock.nowNs() / 1000n) / 1000,
-    });
-    const instance = plugin.instantiate(host, this.#limits);
-    slot.instance = instance;
-    try {
-      const desc = validateDescription(this.name, instance.describe());
-      return { slot, desc };
-    } catch (err) {
-      slot.staged = undefined;
-      instance.dispose();
-      throw err;
-    }
-  }
-
-  #commit(slot: Slot): void {
-    const staged = slot.staged ?? [];
-    slot.staged = undefined;
-    slot.live = true;
-    this.#slot = slot;
-    for (const effect of staged) effect();
-  }
-
-  #retire(slot: Slot): void {
-    slot.live = false;
-    slot.staged = undefined;
-    try {
-      slot.instance?.dispose();
-    } catch (err) {
-      debug('%s: dispose failed: %s', this.name, String(err));
-    }
-  }
-
-  #rawImports(slot: Slot): HostImports {
-    const effect = (fn: () => void): void => {
-      if (slot.staged) slot.staged.push(fn);
-      else if (slot.live) fn();
-    };
-    const dma = (): DmaSpace => {
-      if ((!slot.live && !slot.staged) || !this.#io) throw new WitError('not-mapped');
-      return this.#io.dma;
-    };
-    return {
-      irq: {
-        raise: (vector) => {
-          this.#checkVector(vector);
-          effect(() => this.#router.raise(vector));
-        },
-        lower: (vector) => {
-          this.#checkVector(vector);
-          effect(() => this.#router.lower(vector));
-        },
-        isMasked: (vector) =>
-          !slot.live || !this.#validVector(vector) || this.#router.isMasked(vector),
-      },
-      dma: {
-        read: (iova, len) => dma().read(iova, len),
-        write: (iova, data) => dma().write(iova, data),
-      },
-      log: {
-        log: (level, message) => {
-          if (slot.live || slot.staged) this.#opts.log?.(level, message);
-        },
-      },
-      clock: {
-        nowNs: () => this.#clock.nowNs(),
-        setTimer: (id, delayNs) => effect(() => this.#armTimer(id, delayNs)),
-        cancelTimer: (id) => effect(() => this.#disarmTimer(id)),
-      },
-      byteStream: {
-        write: (data) => (slot.live ? this.#streamWrite(data) : 0),
-        read: (maxLen) => (slot.live ? this.#streamIn.take(maxLen) : EMPTY),
-      },
-    };
-  }
-
-  #validVector(vector: number): boolean {
-    return Number.isInteger(vector) && vector >= 0 && vector < this.#vectors;
-  }
-
-  #checkVector(vector: number): void {
-    if (!this.#validVector(vector)) throw new WitError('invalid-vector');
-  }
-
-  // ---- calls into the plugin, and fencing ----
-
-  #try<T>(fn: (inst: PluginInstance) => T): Try<T> {
-    const inst = this.#slot.instance;
-    if (!inst || !this.#slot.live) {
-      return {
-        ok: false,
-        error: new PluginError(this.name, 'call', 'invalid', 'no live instance'),
-      };
-    }
-    this.#depth++;
-    try {
-      return { ok: true, value: fn(inst) };
-    } catch (error) {
-      return { ok: false, error };
-    } finally {
-      this.#depth--;
-    }
-  }
-
-  /** Calls an export; a fault fences and yields `fallback`, a WitError goes to `returned`. */
-  #call<T>(
-    name: string,
-    fn: (inst: PluginInstance) => T,
-    fallback: T,
-    returned?: (e: WitError) => T,
-  ): T {
-    if (this.#fenced || this.#closed) return fallback;
-    const result = this.#try(fn);
-    try {
-      if (result.ok) {
-        this.#succeeded();
-        return result.value;
-      }
-      const { error } = result;
-      if (error instanceof WitError && returned) return returned(error);
-      if (isFault(error)) this.#fence(name, error);
-      else debug('%s: %s: %s', this.name, name, String(error));
-      return fallback;
-    } finally {
-      if (this.#depth === 0) this.#drain();
-    }
-  }
-
-  #succeeded(): void {
-    if (this.#consecutive > 0 && this.#clock.nowNs() - this.#restartedAtNs >= this.#quietNs) {
-      this.#consecutive = 0;
-    }
-  }
-
-  /** Runs `fn` now, or after the plugin call in progress. */
-  #later(fn: () => void): void {
-    if (this.#depth > 0) this.#deferred.push(fn);
-    else fn();
-  }
-
-  #drain(): void {
-    for (let fn = this.#deferred.shift(); fn; fn = this.#deferred.shift()) fn();
-  }
-
-  #event(event: DeviceEvent): void {
-    debug('%s: %s %s', this.name, event.kind, event.message);
-    try {
-      this.#opts.onEvent?.(event);
-    } catch (err) {
-      debug('%s: onEvent threw: %s', this.name, String(err));
-    }
-  }
-
-  #fence(exportName: string, error: unknown): void {
-    if (this.#fenced) return;
-    this.#fenced = true;
-    this.#retire(this.#slot);
-    this.#cancelPluginTimers();
-    this.#router.lower(0);
-    const message = error instanceof Error ? error.message : String(error);
-    this.#event({ kind: 'fence', export: exportName, message });
-    this.#scheduleRestart();
-  }
-
-  #scheduleRestart(): void {
-    this.#counters.fences++;
-    this.#consecutive++;
-    const index = Math.min(this.#consecutive - 1, this.#backoffMs.length - 1);
-    const delayMs = Math.max(0, this.#backoffMs[index] ?? 0);
-    this.#clock.setTimer(RESTART_TIMER, BigInt(Math.round(delayMs * 1e6)), () => this.#restart());
-  }
-
-  #restart(): void {
-    if (this.#closed || !this.#fenced) return;
-    try {
-      const next = this.#instantiate(this.#plugin);
-      if (descriptionKey(next.desc) !== this.#key) {
-        this.#retire(next.slot);
-        throw new PluginError(this.name, 'describe', 'invalid', 'describe() changed on restart');
-      }
-      this.#fenced = false;
-      this.#counters.restarts++;
-      this.#restartedAtNs = this.#clock.nowNs();
-      this.#commit(next.slot);
-      this.#event({ kind: 'restart', message: `restart ${this.#counters.restarts}` });
-      if (this.#streamIn.size > 0) this.#later(() => this.#streamReady());
-    } catch (err) {
-      this.#event({ kind: 'restart-failed', message: String(err) });
-      this.#scheduleRestart();
-    }
-  }
-
-  // ---- timers and stream ----
-
-  #armTimer(id: number, delayNs: bigint): void {
-    if (!this.#armed.has(id) && this.#armed.size >= MAX_ARMED_TIMERS) {
-      this.#counters.timersDropped++;
-      debug('%s: timer %d refused: %d armed', this.name, id, MAX_ARMED_TIMERS);
-      return;
-    }
-    this.#armed.add(id);
-    this.#clock.setTimer(`timer:${id}`, delayNs, () => {
-      this.#armed.delete(id);
-      this.#later(() => this.#call('timer', (i) => i.timer(id), undefined));
-    });
-  }
-
-  #disarmTimer(id: number): void {
-    this.#armed.delete(id);
-    this.#clock.cancel(`timer:${id}`);
-  }
-
-  #cancelPluginTimers(): void {
-    for (const id of this.#armed) this.#clock.cancel(`timer:${id}`);
-    this.#armed.clear();
-  }
-
-  #streamWrite(data: Uint8Array): number {
-    const peer = this.#io?.stream;
-    if (peer && this.#streamOut.size === 0) {
-      peer.onDeviceOutput(data.slice());
-      return data.length;
-    }
-    return this.#streamOut.push(data);
-  }
-
-  #streamReady(): void {
-    this.#call('stream-ready', (i) => i.streamReady(), undefined);
-  }
-
-  // ---- accesses ----
-
-  #layout(region: number, offset: number, length: number): RegionLayout {
+  #check(region: number, offset: number, length: number): void {
     const layout = Number.isInteger(region) ? this.regions[region] : undefined;
     if (!layout || layout.sizeBytes === 0) {
       throw new RangeError(`region: expected an implemented region index, got ${region}`);
     }
     if (!Number.isInteger(offset) || offset < 0 || offset + length > layout.sizeBytes) {
       throw new RangeError(
-        `region ${region}: expected an access inside ${layout.sizeBytes} bytes, got offset ${offset} length ${length}`,
+        `region ${region}: expected an access inside ${layout.sizeBytes} bytes, ` +
+          `got offset ${offset} length ${length}`,
       );
     }
-    return layout;
   }
 
   #returned(op: string, bar: number, offset: number): (e: WitError) => never {
     return (e) => {
       this.#counters.accessErrors++;
       const errno = ACCESS_ERRNO[e.code as keyof typeof ACCESS_ERRNO] ?? 5;
-      throw new PluginError(
-        this.name,
-        op,
-        'returned',
-        `${e.code} at BAR${bar}+0x${offset.toString(16)}`,
-        errno,
-      );
+      const where = `BAR${bar}+0x${offset.toString(16)}`;
+      throw new PluginError(this.name, op, 'returned', `${e.code} at ${where}`, errno);
     };
   }
 
+  /** The width of the next BAR chunk: never straddling the MSI-X table or PBA. */
+  #barChunk(bar: number, offset: number, left: number) {
+    let width = chunkWidth(offset, left, 8);
+    let part = this.#router.msixPart(bar, offset, width);
+    while (part === 'partial' && width > 1) {
+      width = (width / 2) as 1 | 2 | 4;
+      part = this.#router.msixPart(bar, offset, width);
+    }
+    return { width, part };
+  }
+
   read(region: number, offset: number, out: Uint8Array): void {
-    this.#layout(region, offset, out.length);
+    this.#check(region, offset, out.length);
     this.#counters.reads++;
     for (let at = 0; at < out.length; ) {
       const off = offset + at;
@@ -502,20 +199,15 @@ class PluginDevice implements PluginDeviceModel {
         at += w;
         continue;
       }
-      let w = chunkWidth(off, out.length - at, 8);
-      let part = this.#router.msixPart(region, off, w);
-      for (; part === 'partial' && w > 1; part = this.#router.msixPart(region, off, w)) {
-        w = (w / 2) as 1 | 2 | 4;
-      }
+      const { width: w, part } = this.#barChunk(region, off, out.length - at);
       const view = out.subarray(at, at + w);
       if (part === 'table' || part === 'pba') this.#router.msixRead(part, off, view);
       else {
-        const bar = region;
-        const value = this.#call(
+        const value = this.#plugin.call(
           'region-read',
-          (i) => BigInt.asUintN(8 * w, i.regionRead(bar, BigInt(off), w)),
+          (i) => BigInt.asUintN(8 * w, i.regionRead(region, BigInt(off), w)),
           ones(w),
-          this.#returned('region-read', bar, off),
+          this.#returned('region-read', region, off),
         );
         storeLe(view, value);
       }
@@ -524,7 +216,7 @@ class PluginDevice implements PluginDeviceModel {
   }
 
   write(region: number, offset: number, data: Uint8Array): void {
-    this.#layout(region, offset, data.length);
+    this.#check(region, offset, data.length);
     this.#counters.writes++;
     for (let at = 0; at < data.length; ) {
       const off = offset + at;
@@ -534,21 +226,16 @@ class PluginDevice implements PluginDeviceModel {
         at += w;
         continue;
       }
-      let w = chunkWidth(off, data.length - at, 8);
-      let part = this.#router.msixPart(region, off, w);
-      for (; part === 'partial' && w > 1; part = this.#router.msixPart(region, off, w)) {
-        w = (w / 2) as 1 | 2 | 4;
-      }
+      const { width: w, part } = this.#barChunk(region, off, data.length - at);
       const view = data.subarray(at, at + w);
       if (part === 'table' || part === 'pba') this.#router.msixWrite(part, off, view);
       else {
-        const bar = region;
         const value = loadLe(view);
-        this.#call(
+        this.#plugin.call(
           'region-write',
-          (i) => i.regionWrite(bar, BigInt(off), w, value),
+          (i) => i.regionWrite(region, BigInt(off), w, value),
           undefined,
-          this.#returned('region-write', bar, off),
+          this.#returned('region-write', region, off),
         );
       }
       at += w;
@@ -557,28 +244,28 @@ class PluginDevice implements PluginDeviceModel {
 
   #configRead(offset: number, width: 1 | 2 | 4): number {
     const fallback = Number(ones(width));
-    const value = this.#call('config-read', (i) => i.configRead(offset, width), fallback);
+    const value = this.#plugin.call('config-read', (i) => i.configRead(offset, width), fallback);
     return Number(BigInt.asUintN(8 * width, BigInt(Number.isInteger(value) ? value : fallback)));
   }
 
   #configWrite(offset: number, width: 1 | 2 | 4, value: number): void {
-    this.#call('config-write', (i) => i.configWrite(offset, width, value), undefined);
+    this.#plugin.call('config-write', (i) => i.configWrite(offset, width, value), undefined);
   }
 
-  // ---- lifecycle ----
-
+  /** device.wit reset: "the host cancels all of the plugin's timers and lowers its interrupts first". */
   reset(): void {
     if (this.#closed) return;
-    this.#cancelPluginTimers();
+    this.#plugin.cancelTimers();
     this.#router.reset();
     this.config.reset();
-    this.#call('reset', (i) => i.reset(), undefined);
+    this.#plugin.call('reset', (i) => i.reset(), undefined);
   }
 
-  attach(io: { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer }): void {
+  attach(io: Io): void {
     this.#io = io;
     this.#router.sink = io.irq;
-    if (io.stream && this.#streamOut.size > 0) io.stream.onDeviceOutput(this.#streamOut.take());
+    const held = this.#plugin.takeStreamOutput();
+    if (io.stream && held.length > 0) io.stream.onDeviceOutput(held);
   }
 
   detach(): void {
@@ -588,10 +275,7 @@ class PluginDevice implements PluginDeviceModel {
   }
 
   streamInput(data: Uint8Array): void {
-    if (this.#closed || data.length === 0) return;
-    const took = this.#streamIn.push(data);
-    this.#counters.streamInDropped += data.length - took;
-    if (took > 0) this.#later(() => this.#streamReady());
+    if (!this.#closed) this.#plugin.streamInput(data);
   }
 
   irqState(index: number, start: number, count: number, action: IrqAction): void {
@@ -605,137 +289,36 @@ class PluginDevice implements PluginDeviceModel {
   }
 
   reload(plugin: CompiledPlugin): void {
-    if (this.#closed) throw new PluginError(this.name, 'reload', 'invalid', 'the device is closed');
-    if (this.#fenced) {
-      this.#reloadFenced(plugin);
-      return;
-    }
-    const saved = this.#try((i) => i.saveState());
-    if (!saved.ok) {
-      const fault = isFault(saved.error);
-      if (fault) this.#fence('save-state', saved.error);
-      const text = saved.error instanceof Error ? saved.error.message : String(saved.error);
-      throw new PluginError(
-        this.name,
-        'save-state',
-        fault ? 'trap' : 'returned',
-        `reload: ${text}`,
-      );
-    }
-    const next = this.#instantiate(plugin);
-    const instance = next.slot.instance;
-    try {
-      if (descriptionKey(next.desc) !== this.#key) {
-        throw new PluginError(
-          this.name,
-          'describe',
-          'invalid',
-          'the new plugin describes a different device',
-        );
-      }
-      instance?.loadState(saved.value);
-    } catch (err) {
-      this.#retire(next.slot);
-      if (err instanceof PluginError) throw err;
-      const kind = err instanceof WitError ? 'returned' : 'trap';
-      throw new PluginError(
-        this.name,
-        'load-state',
-        kind,
-        `reload: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    this.#retire(this.#slot);
-    this.#cancelPluginTimers();
-    this.#plugin = plugin;
-    this.#commit(next.slot);
-    this.#counters.reloads++;
-    this.#event({ kind: 'reload', message: 'state carried over' });
-  }
-
-  #reloadFenced(plugin: CompiledPlugin): void {
-    const next = this.#instantiate(plugin);
-    if (descriptionKey(next.desc) !== this.#key) {
-      this.#retire(next.slot);
-      throw new PluginError(
-        this.name,
-        'describe',
-        'invalid',
-        'the new plugin describes a different device',
-      );
-    }
-    this.#clock.cancel(RESTART_TIMER);
-    this.#fenced = false;
-    this.#plugin = plugin;
-    this.#restartedAtNs = this.#clock.nowNs();
-    this.#commit(next.slot);
-    this.#counters.reloads++;
-    this.#event({ kind: 'reload', message: 'replaced a fenced plugin; started from reset state' });
+    this.#plugin.reload(plugin);
   }
 
   stats(): PluginDeviceStats {
-    const c = this.#counters;
+    const p = this.#plugin.counters;
     const irq = this.#router.counters;
     return {
-      reads: c.reads,
-      writes: c.writes,
+      reads: this.#counters.reads,
+      writes: this.#counters.writes,
       irqs: irq.irqs,
-      denied: { ...this.#denied },
-      fences: c.fences,
-      restarts: c.restarts,
-      fenced: this.#fenced,
+      denied: { ...this.#plugin.denied },
+      fences: p.fences,
+      restarts: p.restarts,
+      fenced: this.#plugin.fenced,
       irqsDropped: irq.irqsDropped,
       irqsPended: irq.irqsPended,
-      accessErrors: c.accessErrors,
-      timersDropped: c.timersDropped,
-      streamInDropped: c.streamInDropped,
-      consecutiveFences: this.#consecutive,
-      reloads: c.reloads,
+      accessErrors: this.#counters.accessErrors,
+      timersDropped: p.timersDropped,
+      streamInDropped: p.streamInDropped,
+      consecutiveFences: this.#plugin.consecutiveFences,
+      reloads: p.reloads,
     };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#clock.cancel(RESTART_TIMER);
-    this.#cancelPluginTimers();
-    this.#retire(this.#slot);
+    this.#plugin.close();
     this.detach();
   }
-}
-
-function regionLayout(desc: DeviceDescription): RegionLayout[] {
-  const regions: RegionLayout[] = [];
-  for (let index = 0; index < NUM_REGIONS; index++) {
-    regions.push({ index, sizeBytes: 0, flags: 0, mmapAreas: [] });
-  }
-  const rw = REGION_FLAG_READ | REGION_FLAG_WRITE;
-  for (const bar of desc.bars) {
-    regions[bar.index] = {
-      index: bar.index,
-      sizeBytes: Number(bar.sizeBytes),
-      flags: rw,
-      mmapAreas: [],
-    };
-  }
-  regions[REGION_CONFIG] = { index: REGION_CONFIG, sizeBytes: 256, flags: rw, mmapAreas: [] };
-  return regions;
-}
-
-/** vfio-pci's VFIO_DEVICE_GET_IRQ_INFO flags: INTx maskable+automasked, MSI/MSI-X noresize. */
-function irqLayout(desc: DeviceDescription): IrqLayout[] {
-  const counts = [desc.irqs.intx ? 1 : 0, desc.irqs.msiVectors, desc.irqs.msix?.vectors ?? 0];
-  const irqs: IrqLayout[] = [];
-  for (let index = 0; index < NUM_IRQS; index++) {
-    const count = counts[index] ?? 0;
-    let flags = 0;
-    if (count > 0) {
-      flags = IRQ_FLAG_EVENTFD | IRQ_FLAG_MASKABLE;
-      flags |= index === 0 ? IRQ_FLAG_AUTOMASKED : IRQ_FLAG_NORESIZE;
-    }
-    irqs.push({ index, count, flags });
-  }
-  return irqs;
 }
 
 /** Instantiates the plugin, validates its describe() and builds the device around it. */
