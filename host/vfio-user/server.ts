@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import type { ByteStreamPeer, DeviceModel, DmaSpace, IrqSink } from '../device/types.js';
 import { NUM_IRQS, NUM_REGIONS } from '../device/types.js';
-import { ProtocolError, VfioError } from '../errors.js';
+import { PluginError, ProtocolError, VfioError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { loadVfioUserNative } from '../native/binding.js';
 import type {
@@ -30,7 +30,13 @@ import {
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
 } from '../vfio/uapi.js';
-import { opName } from './protocol.js';
+import {
+  IRQ_SET_ACTION_MASK,
+  IRQ_SET_ACTION_TRIGGER,
+  IRQ_SET_ACTION_UNMASK,
+  IRQ_SET_DATA_EVENTFD,
+  opName,
+} from './protocol.js';
 
 const log = createLogger('vfio-user');
 const { EINVAL, EIO } = constants.errno;
@@ -44,6 +50,12 @@ export interface VfioUserServerOptions {
   maxDmaMaps?: number;
   /** where the device's byte-stream output goes (handed to device.attach) */
   stream?: ByteStreamPeer;
+  /**
+   * Reset the device when its client goes (default true), so the next VM sees a device in
+   * power-on state. false keeps the device state across the reconnect, as the spec's
+   * "Client Disconnection" describes for a client that comes back (e.g. a restarted VMM).
+   */
+  resetOnDisconnect?: boolean;
 }
 
 /** Counters of the server (see NativeVfioUserServerStats for each field). */
@@ -101,8 +113,19 @@ export function layoutOf(device: DeviceModel): NativeVfioUserLayout {
 /** A failed device callback: RangeError (outside the regions) is EINVAL, anything else EIO. */
 function callbackErrno(what: string, err: unknown): number {
   if (err instanceof RangeError) return EINVAL;
+  // The plugin returned an access error: its errno goes into the reply (errno-map.ts).
+  if (err instanceof PluginError && err.kind === 'returned') return err.errno;
   log('%s threw: %s', what, err instanceof Error ? err.message : String(err));
   return EIO;
+}
+
+/** MASK/UNMASK/TRIGGER of a SET_IRQS without eventfds (DATA_NONE/BOOL) [VFIO-H]; else none. */
+function irqAction(flags: number): 'mask' | 'unmask' | 'trigger' | undefined {
+  if (flags & IRQ_SET_DATA_EVENTFD) return undefined;
+  if (flags & IRQ_SET_ACTION_MASK) return 'mask';
+  if (flags & IRQ_SET_ACTION_UNMASK) return 'unmask';
+  if (flags & IRQ_SET_ACTION_TRIGGER) return 'trigger';
+  return undefined;
 }
 
 function dmaError(err: unknown): never {
@@ -117,6 +140,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
   readonly #native: NativeVfioUserServer;
   readonly #scratch: Uint8Array;
   readonly #stream: ByteStreamPeer | undefined;
+  readonly #resetOnDisconnect: boolean;
   #attached = false;
 
   constructor(device: DeviceModel, opts: VfioUserServerOptions) {
@@ -126,6 +150,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     }
     this.#device = device;
     this.#stream = opts.stream;
+    this.#resetOnDisconnect = opts.resetOnDisconnect ?? true;
     const maxDataXferSize = opts.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER_SIZE;
     this.#scratch = new Uint8Array(maxDataXferSize);
     const native = loadVfioUserNative();
@@ -193,8 +218,17 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
       },
       onConnect: () => this.#onConnect(),
       onDisconnect: (reason) => this.#onDisconnect(reason),
-      onIrqState: (index, start, count, flags) =>
-        this.emit('irq-state', { index, start, count, flags }),
+      onIrqState: (index, start, count, flags) => {
+        const action = irqAction(flags);
+        if (action && device.irqState) {
+          try {
+            device.irqState(index, start, count, action);
+          } catch (err) {
+            log('irqState threw: %s', err instanceof Error ? err.message : String(err));
+          }
+        }
+        this.emit('irq-state', { index, start, count, flags });
+      },
       onDmaMap: (iova, sizeBytes, flags, hasFd) =>
         this.emit('dma-map', { iova, sizeBytes, flags, hasFd }),
       onDmaUnmap: (iova, sizeBytes) => this.emit('dma-unmap', { iova, sizeBytes }),
@@ -241,6 +275,13 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     if (this.#attached) {
       this.#attached = false;
       this.#device.detach();
+      if (this.#resetOnDisconnect) {
+        try {
+          this.#device.reset();
+        } catch (err) {
+          log('reset after disconnect threw: %s', err instanceof Error ? err.message : String(err));
+        }
+      }
     }
     log('client disconnected: %s', reason);
     this.emit('disconnect', reason);

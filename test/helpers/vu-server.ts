@@ -22,7 +22,7 @@ export interface Running {
 
 export function startServer(
   device: DeviceModel,
-  opts: { maxDataXferSize?: number; maxDmaMaps?: number } = {},
+  opts: { maxDataXferSize?: number; maxDmaMaps?: number; resetOnDisconnect?: boolean } = {},
 ): Running {
   const dir = mkdtempSync(join(tmpdir(), 'vu-srv-'));
   const path = join(dir, 'vfio-user.sock');

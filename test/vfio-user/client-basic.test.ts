@@ -140,12 +140,26 @@ test('DEVICE_RESET resets the device to power-on values', async () => {
   assert.is(await client.read32(0, REG.SCRATCH), 0);
 });
 
-test('a reconnecting client finds the device state but none of the old DMA maps', async () => {
+test('a disconnect resets the device for the next client (the default)', async () => {
+  await client.write32(0, REG.SCRATCH, 0x5a5a);
+  await run.hangUp(client);
+  assert.is(device.resets, 1);
+  client = await run.connect();
+  assert.is(await client.read32(0, REG.SCRATCH), 0);
+});
+
+test('with resetOnDisconnect false, a reconnecting client finds the device state but none of the old DMA maps', async () => {
+  await run.hangUp(client);
+  run.stop();
+  run = startServer(device, { maxDataXferSize: 65536, resetOnDisconnect: false });
+  client = await run.connect();
+  const resets = device.resets;
   const mem = dma.memfd(0x1000);
   await client.dmaMap({ iova: 0x200000n, sizeBytes: 0x1000, flags: RW, fd: mem.fd });
   await client.write32(0, REG.SCRATCH, 0x5a5a);
   await run.hangUp(client);
-  assert.equal([device.attaches, device.detaches], [1, 1]);
+  assert.equal([device.attaches, device.detaches], [2, 2], 'one per connection');
+  assert.is(device.resets, resets, 'no reset on disconnect');
   client = await run.connect();
   assert.is(await client.read32(0, REG.SCRATCH), 0x5a5a);
   assert.is(await deviceDma(0x200000n, 4, 1), 1, 'the map went with the old connection');

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // VfioUserServer (host/vfio-user/server.ts) on the real addon, over a RAM-backed DeviceModel,
 // driven by a raw client on VfioUserSocket.
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VfioError } from '../../host/errors.js';
@@ -300,6 +301,27 @@ test('listen refuses a path where a live server answers, and replaces a stale so
   assert.ok(existsSync(ctx.path));
 });
 
+test('listen replaces a stale socket file but never a regular file', (ctx) => {
+  ctx.server.close();
+  // a process that bound the path and died without unlinking it leaves a stale socket
+  const script = `require('net').createServer().listen(${JSON.stringify(ctx.path)}, () => process.exit(0))`;
+  assert.is(spawnSync(process.execPath, ['-e', script]).status, 0);
+  assert.ok(existsSync(ctx.path));
+  ctx.server = new VfioUserServer(new RamDevice(), { socketPath: ctx.path });
+  ctx.server.listen();
+  const client = new RawClient(ctx.path);
+  client.close();
+  ctx.server.close();
+  writeFileSync(ctx.path, 'not a socket');
+  const other = new VfioUserServer(new RamDevice(), { socketPath: ctx.path });
+  assert.throws(
+    () => other.listen(),
+    (e: unknown) => e instanceof VfioError && e.code === 'EADDRINUSE',
+  );
+  other.close();
+  assert.is(readFileSync(ctx.path, 'utf8'), 'not a socket');
+});
+
 test('close() from inside a device callback finishes the request, then closes', async (ctx) => {
   const client = await connected(ctx);
   const server = ctx.server;
@@ -309,7 +331,16 @@ test('close() from inside a device callback finishes the request, then closes', 
     server.close();
     read(region, offset, out);
   };
-  client.post(CMD.REGION_READ, new Uint8Array(pack([['u64', 0n], ['u32', 0], ['u32', 4]])));
+  client.post(
+    CMD.REGION_READ,
+    new Uint8Array(
+      pack([
+        ['u64', 0n],
+        ['u32', 0],
+        ['u32', 4],
+      ]),
+    ),
+  );
   assert.is(await client.closed, 0);
   assert.is(device.detaches, 1);
   assert.not.ok(existsSync(ctx.path));
