@@ -14,6 +14,7 @@ import { demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { listCommand } from './commands/list.js';
+import { matchCommand } from './commands/match.js';
 import { serveCommand } from './commands/serve.js';
 import { unbindCommand } from './commands/unbind.js';
 import { closest, formatError, isExpectedError, USAGE_ERROR, usageError } from './format.js';
@@ -58,6 +59,7 @@ export const COMMANDS: readonly Command[] = [
   bindCommand,
   unbindCommand,
   inspectCommand,
+  matchCommand,
 ];
 
 export function processIo(): CliIo {

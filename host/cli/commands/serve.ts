@@ -24,7 +24,7 @@ options:
   --instances N          N instances on PATH.0 ... PATH.<N-1> (mediated-device style)
   --stream unix:PATH     expose the device's byte stream (a UART's line) on a UNIX socket;
                          with several devices, .<i> is appended
-  --policy FILE          user policy (grants, sha256 pins): docs/capabilities.md
+  --policy FILE          user policy (grants, sha256 pins): docs/plugins.md
   --sha256 HEX           refuse the plugin unless its sha256 is HEX
   --budget-ms N          longest a plugin call may run before the device is fenced and
                          its worker restarted (default ${DEFAULT_BUDGET_MS})
@@ -33,6 +33,8 @@ options:
   --stats-interval S     print stats every S seconds (on a terminal: a live view, default 1)
   -h, --help             show this help
 
+SIGHUP reloads every device from its plugin file with the device still attached (save-state,
+swap, load-state); a plugin that fails to load leaves the old one running.
 Stops cleanly on SIGINT or SIGTERM: closes the sockets, removes them, prints final stats.
 `;
 
@@ -170,6 +172,17 @@ function waitForSignal(io: CliIo): Promise<string> {
   });
 }
 
+/** SIGHUP: hot reload every device from its plugin file (save-state -> swap -> load-state). */
+async function reloadAll(devices: DeviceSupervisor[], log: (e: ServeEvent) => void): Promise<void> {
+  for (const d of devices) {
+    try {
+      await d.reload(d.spec.pluginPath);
+    } catch (err) {
+      log({ event: 'reload-failed', device: d.spec.name, message: (err as Error).message });
+    }
+  }
+}
+
 async function sampleAll(devices: DeviceSupervisor[]): Promise<DeviceRunStats[]> {
   const all = await Promise.all(devices.map((d) => d.stats().catch(() => undefined)));
   return all.filter((s): s is DeviceRunStats => s !== undefined);
@@ -220,7 +233,10 @@ export const serveCommand: Command = {
     }
     const interval = opts.statsIntervalS ?? (io.isTTY ? 1 : undefined);
     const stopView = interval ? startStatsView(devices, io, interval) : () => undefined;
+    const onHup = () => void reloadAll(devices, log);
+    process.on('SIGHUP', onHup);
     const why = await waitForSignal(io);
+    process.off('SIGHUP', onHup);
     stopView();
     const final = await sampleAll(devices);
     for (const s of final) {
