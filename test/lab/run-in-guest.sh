@@ -74,6 +74,21 @@ need_tools() {
   fi
 }
 
+# The newest linux-6.12 version whose source AND image packages are both in apt. The mirror
+# publishes linux-source and the -unsigned image before the signed image (seen 2026-12-03:
+# 6.12.118 had source and -unsigned but no signed linux-image yet), so the image is taken from
+# the -unsigned package, which holds the same kernel and module tree.
+newest_complete_kernel() {
+  local v abi
+  for v in $(apt-cache madison linux-source-6.12 2>/dev/null | awk '{print $3}'); do
+    abi="${v%%-*}+deb12"
+    if apt-cache madison "linux-image-$abi-amd64-unsigned" 2>/dev/null | awk '{print $3}' | grep -qxF "$v"; then
+      echo "$v"
+      return
+    fi
+  done
+}
+
 pick_kernel() {
   KPKGVER=${VFIOLAB_KPKGVER:-}
   # Reuse the last prepared kernel unless asked to re-resolve (apt-cache is slow).
@@ -81,10 +96,10 @@ pick_kernel() {
     KPKGVER=$(cat "$CACHE/current")
   fi
   if [ -z "$KPKGVER" ]; then
-    KPKGVER=$(apt-cache policy linux-source-6.12 2>/dev/null | awk '/Candidate:/ {print $2}')
-    if [ -z "$KPKGVER" ] || [ "$KPKGVER" = "(none)" ]; then
+    KPKGVER=$(newest_complete_kernel)
+    if [ -z "$KPKGVER" ]; then
       apt-get update -qq >&2 || true
-      KPKGVER=$(apt-cache policy linux-source-6.12 2>/dev/null | awk '/Candidate:/ {print $2}')
+      KPKGVER=$(newest_complete_kernel)
     fi
   fi
   [ -n "$KPKGVER" ] && [ "$KPKGVER" != "(none)" ] || die "no linux-source-6.12 in apt (run apt-get update?)"
@@ -120,7 +135,7 @@ prepare() {
 build_kernel_side() {
   log "preparing guest kernel $KVER (Debian linux-6.12 $KPKGVER) in $K"
   mkdir -p "$K/debs"
-  local pkgs=(linux-image-$KVER=$KPKGVER linux-headers-$KVER=$KPKGVER
+  local pkgs=(linux-image-$KVER-unsigned=$KPKGVER linux-headers-$KVER=$KPKGVER
               linux-headers-$KABI-common=$KPKGVER linux-kbuild-$KABI=$KPKGVER
               linux-source-6.12=$KPKGVER)
   if [ "$(ls "$K"/debs/*.deb 2>/dev/null | wc -l)" -lt 5 ]; then
