@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Builds every plugin and test fixture component into build/plugins/<name>.wasm:
-#   plugins/c/<name>/           make -C (each folder with a Makefile); build/<name>.wasm gets
+#   plugins/{c,js}/<name>/      make -C (each folder with a Makefile); build/<name>.wasm gets
 #                               plugins/c/<name>/manifest.json embedded when there is one
 #   test/fixtures/plugins/<f>/  make -C; every build/<x>.wasm is copied, with <f>/<x>.manifest.json
 #                               or (for x = f) <f>/manifest.json embedded when present
@@ -74,7 +74,9 @@ main() {
   [[ "${1:-}" == --list ]] && LIST=1
   mkdir -p "${OUT}"
   local dir status=0
-  for dir in "${ROOT}"/plugins/c/*/; do build_dir "${dir%/}" plugin || status=1; done
+  for dir in "${ROOT}"/plugins/c/*/ "${ROOT}"/plugins/js/*/; do
+    build_dir "${dir%/}" plugin || status=1
+  done
   for dir in "${ROOT}"/test/fixtures/plugins/*/; do build_dir "${dir%/}" fixture || status=1; done
   return "${status}"
 }

@@ -15,6 +15,7 @@ import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { listCommand } from './commands/list.js';
 import { matchCommand } from './commands/match.js';
+import { newCommand } from './commands/new.js';
 import { serveCommand } from './commands/serve.js';
 import { unbindCommand } from './commands/unbind.js';
 import { closest, formatError, isExpectedError, USAGE_ERROR, usageError } from './format.js';
@@ -60,6 +61,7 @@ export const COMMANDS: readonly Command[] = [
   unbindCommand,
   inspectCommand,
   matchCommand,
+  newCommand,
 ];
 
 export function processIo(): CliIo {

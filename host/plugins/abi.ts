@@ -9,6 +9,7 @@
 
 import { PluginError } from '../errors.js';
 import type { AbiVersion } from './engine.js';
+import { isKnownWasiImport } from './wasi/index.js';
 
 /** The range of `vfiobox:device` versions this host instantiates, inclusive. */
 export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.0' } as const satisfies {
@@ -93,7 +94,13 @@ export function readAbi(
   plugin: string,
   names: { imports: readonly string[]; exports: readonly string[] },
 ): ComponentAbi {
-  const imports = parseNames(plugin, 'imports', names.imports);
+  // WASI interfaces known to the deny-by-default shim (host/plugins/wasi) are the JS engine's
+  // plumbing in componentize-js plugins, not capabilities; any other foreign import is refused.
+  const imports = parseNames(
+    plugin,
+    'imports',
+    names.imports.filter((n) => !isKnownWasiImport(n)),
+  );
   const exports = parseNames(plugin, 'exports', names.exports);
   const all = [...imports, ...exports];
   const versions = new Set(all.map((p) => p.version));

@@ -8,6 +8,7 @@
 import type { AccessWidth, HostImports } from '../engine.js';
 import { WitError } from '../engine.js';
 import { isWitErrorCase, type WitErrorEnum } from '../errno-map.js';
+import { wasiImports } from '../wasi/index.js';
 
 /** Where a wrapper reports a host import that failed with something other than a WIT error. */
 export interface HostFaultSink {
@@ -132,6 +133,28 @@ export function bindImports(host: HostImports, inst: HostFaultSink): Record<stri
     },
   };
   if (region) imports['vfiobox:device/region'] = bindRegion(region, inst);
+  // WASI for componentize-js plugins (unused by C plugins): stdout/stderr go to the granted log
+  // (a line the grant refuses is dropped); time comes from the device clock so the harness stays
+  // deterministic, falling back to the process clock when the clock grant is missing.
+  Object.assign(
+    imports,
+    wasiImports({
+      log(level, message) {
+        try {
+          hostLog.log(level, message);
+        } catch (err) {
+          if (!(err instanceof WitError)) throw err;
+        }
+      },
+      monotonicNs() {
+        try {
+          return clock.nowNs();
+        } catch {
+          return process.hrtime.bigint();
+        }
+      },
+    }),
+  );
   return imports;
 }
 

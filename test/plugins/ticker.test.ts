@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// The TypeScript plugin path (plugins/js/ticker, componentize-js): the component's WASI imports
+// are satisfied by the deny-by-default shim, its golden trace replays on the virtual clock, and
+// a WASI import outside the shim's table is still refused.
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type CliIo, main } from '../../host/cli/main.js';
+import { PluginError } from '../../host/errors.js';
+import { readAbi } from '../../host/plugins/abi.js';
+import { loadPlugin } from '../../host/plugins/loader.js';
+import { CACHE_DIR, pluginPath, ROOT } from './support.js';
+
+const test = suite('ticker: a TypeScript plugin');
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t) },
+    isTTY: false,
+  };
+  return { code: await main(args, io), out, err };
+}
+
+test('loads with its WASI imports and asks for the memory its JS engine needs', async () => {
+  const p = await loadPlugin(pluginPath('ticker'), { cacheDir: CACHE_DIR });
+  assert.is(p.abi, '0.1.0');
+  assert.ok(p.imports.includes('irq'));
+  assert.is(p.manifest.budgets.memoryBytes, 128 << 20);
+});
+
+test('its golden trace replays: ids, scratch, doorbell irq and ack, ticks on virtual time', async () => {
+  const trace = join(ROOT, 'test/fixtures/traces/ticker.jsonl');
+  const r = await run(['test', pluginPath('ticker'), trace]);
+  assert.is(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^ok 15 events/m);
+});
+
+test('a WASI interface the shim does not know is refused at load', () => {
+  const names = {
+    imports: ['vfiobox:device/irq@0.1.0', 'wasi:keyvalue/store@0.2.0'],
+    exports: ['vfiobox:device/device@0.1.0'],
+  };
+  try {
+    readAbi('x', names);
+    assert.unreachable('accepted wasi:keyvalue/store');
+  } catch (err) {
+    assert.instance(err, PluginError);
+    assert.is((err as PluginError).kind, 'unsupported');
+  }
+});
+
+test.run();
