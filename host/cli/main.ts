@@ -17,6 +17,7 @@ import { listCommand } from './commands/list.js';
 import { matchCommand } from './commands/match.js';
 import { newCommand } from './commands/new.js';
 import { serveCommand } from './commands/serve.js';
+import { testCommand } from './commands/test.js';
 import { unbindCommand } from './commands/unbind.js';
 import { closest, formatError, isExpectedError, USAGE_ERROR, usageError } from './format.js';
 
@@ -61,6 +62,7 @@ export const COMMANDS: readonly Command[] = [
   unbindCommand,
   inspectCommand,
   matchCommand,
+  testCommand,
   newCommand,
 ];
 

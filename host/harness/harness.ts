@@ -51,6 +51,8 @@ export interface HarnessOptions {
   name?: string;
   restartBackoffMs?: number[];
   powerManagement?: boolean;
+  /** cap on the plugin's linear memory (default: the device model's, 16 MiB) */
+  memoryBytes?: number | undefined;
 }
 
 export interface IrqRecord {
@@ -110,6 +112,7 @@ class HarnessImpl implements Harness {
       clock: this.clock,
       ...(opts.restartBackoffMs ? { restartBackoffMs: opts.restartBackoffMs } : {}),
       ...(opts.powerManagement ? { powerManagement: true } : {}),
+      ...(opts.memoryBytes ? { limits: { memoryBytes: opts.memoryBytes } } : {}),
       log: (level, message) => this.logs.push({ level, message }),
     });
     this.device.attach({
@@ -287,16 +290,25 @@ export interface ReplayResult {
   actual: TraceEvent[];
 }
 
-/** Performs one input event; a refused read or write is part of the trace, not a failure. */
-function perform(h: Harness, e: TraceEvent): void {
+/**
+ * Performs one input event; a read or write the plugin refused is part of the trace, not a
+ * failure. @throws RangeError for an input the harness cannot perform (a bad width, a region
+ * the device lacks, RAM outside guest memory)
+ */
+export function performInput(h: Harness, e: TraceEvent): void {
   try {
     switch (e.op) {
       case 'read':
         if (e.width === 8) h.read64(e.region, e.offset);
-        else h.read(e.region, e.offset, e.width as 1 | 2 | 4);
+        else if (e.width === 1 || e.width === 2 || e.width === 4)
+          h.read(e.region, e.offset, e.width);
+        else throw new RangeError(`read: expected width 1, 2, 4 or 8, got ${e.width}`);
         return;
       case 'write':
-        h.write(e.region, e.offset, e.width as 1 | 2 | 4 | 8, BigInt(e.value));
+        if (e.width !== 1 && e.width !== 2 && e.width !== 4 && e.width !== 8) {
+          throw new RangeError(`write: expected width 1, 2, 4 or 8, got ${e.width}`);
+        }
+        h.write(e.region, e.offset, e.width, BigInt(e.value));
         return;
       case 'advance':
         h.advance(e.ns);
@@ -329,7 +341,7 @@ export function replayTrace(
 ): ReplayResult {
   const h = createHarness({ ...opts, plugin });
   try {
-    for (const e of events) perform(h, e);
+    for (const e of events) performInput(h, e);
     const actual = h.trace.slice();
     const mismatches = compareTraces(events, actual);
     return { ok: mismatches.length === 0, mismatches, actual };

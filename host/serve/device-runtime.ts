@@ -154,6 +154,7 @@ export async function startDevice(
       memoryBytes: spec.memoryBytes ?? loaded.manifest.budgets.memoryBytes ?? DEFAULT_MEMORY_BYTES,
     },
     log: (level, message) => emit('plugin-log', { level, message }),
+    onEvent: (e) => emit(e.kind, { message: e.message, ...(e.export ? { export: e.export } : {}) }),
   });
   emit('loaded', { plugin: loaded.path, sha256: loaded.sha256, abi: loaded.abi });
   const stream = streamPath ? streamServer(streamPath, model) : undefined;
