@@ -9,12 +9,11 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, PluginError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
 import { createHarness, performInput } from '../../harness/harness.js';
 import {
   compareTraces,
   formatTrace,
-  fromHex,
   isInput,
   parseTrace,
   type TraceEvent,
