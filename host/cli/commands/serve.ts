@@ -188,26 +188,61 @@ async function sampleAll(devices: DeviceSupervisor[]): Promise<DeviceRunStats[]>
   return all.filter((s): s is DeviceRunStats => s !== undefined);
 }
 
-function startStatsView(devices: DeviceSupervisor[], io: CliIo, intervalS: number): () => void {
+/**
+ * Where serve's output goes. On a terminal, event lines scroll above a live block of stats
+ * lines that is redrawn in place (erased, the event printed, the block drawn again); otherwise
+ * events go to stderr and each stats sample is printed as plain lines on stdout.
+ */
+class Output {
+  #io: CliIo;
+  #block: string[] = [];
+  #drawn = 0;
+  constructor(io: CliIo) {
+    this.#io = io;
+  }
+  event(line: string): void {
+    if (!this.#io.isTTY) {
+      this.#io.stderr.write(`${line}\n`);
+      return;
+    }
+    this.#erase();
+    this.#io.stdout.write(`${line}\n`);
+    this.#draw();
+  }
+  stats(lines: string[]): void {
+    this.#block = lines;
+    if (!this.#io.isTTY) {
+      this.#io.stdout.write(`${lines.join('\n')}\n`);
+      return;
+    }
+    this.#erase();
+    this.#draw();
+  }
+  #erase(): void {
+    if (this.#drawn) this.#io.stdout.write(`\x1b[${this.#drawn}A\x1b[J`);
+    this.#drawn = 0;
+  }
+  #draw(): void {
+    if (!this.#block.length) return;
+    this.#io.stdout.write(`${this.#block.join('\n')}\n`);
+    this.#drawn = this.#block.length;
+  }
+}
+
+function startStatsView(devices: DeviceSupervisor[], out: Output, intervalS: number): () => void {
   let previous: DeviceRunStats[] = [];
-  let drawn = 0;
   const timer = setInterval(async () => {
     const now = await sampleAll(devices);
-    const lines = now.map((s) =>
-      formatStats(
-        s,
-        previous.find((p) => p.name === s.name),
-        intervalS,
+    out.stats(
+      now.map((s) =>
+        formatStats(
+          s,
+          previous.find((p) => p.name === s.name),
+          intervalS,
+        ),
       ),
     );
     previous = now;
-    if (io.isTTY) {
-      const up = drawn ? `\x1b[${drawn}A` : '';
-      io.stdout.write(`${up}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-      drawn = lines.length;
-    } else {
-      io.stdout.write(`${lines.join('\n')}\n`);
-    }
   }, intervalS * 1000);
   return () => clearInterval(timer);
 }
@@ -218,13 +253,14 @@ export const serveCommand: Command = {
   usage: USAGE,
   async run(args: string[], io: CliIo): Promise<number> {
     const opts = parseServe(args);
-    const log = (e: ServeEvent) =>
-      io.stderr.write(`${opts.logJson ? eventJson(e) : formatEvent(e)}\n`);
+    const out = new Output(io);
+    const log = (e: ServeEvent) => out.event(opts.logJson ? eventJson(e) : formatEvent(e));
     const devices = opts.specs.map((spec) => new DeviceSupervisor(spec));
     for (const d of devices) d.on('event', log);
     try {
       for (const d of devices) {
         await d.start();
+        // Always on stderr, whatever the view: scripts wait for this line.
         io.stderr.write(`listening ${d.spec.socketPath}\n`);
       }
     } catch (err) {
@@ -232,16 +268,17 @@ export const serveCommand: Command = {
       throw err instanceof Error ? err : new ConfigError('ERR_VFIOBOX_SERVE', String(err));
     }
     const interval = opts.statsIntervalS ?? (io.isTTY ? 1 : undefined);
-    const stopView = interval ? startStatsView(devices, io, interval) : () => undefined;
+    const stopView = interval ? startStatsView(devices, out, interval) : () => undefined;
     const onHup = () => void reloadAll(devices, log);
     process.on('SIGHUP', onHup);
     const why = await waitForSignal(io);
     process.off('SIGHUP', onHup);
     stopView();
+    out.stats([]); // the live block goes; the final stats are printed as event lines
     const final = await sampleAll(devices);
     for (const s of final) {
       if (opts.logJson) log({ event: 'stats', device: s.name, stats: s });
-      else io.stderr.write(`vfiobox: final: ${formatStats(s, undefined, 1)}\n`);
+      else out.event(`vfiobox: final: ${formatStats(s, undefined, 1)}`);
     }
     await Promise.all(devices.map((d) => d.stop()));
     io.stderr.write(`vfiobox: stopped (${why})\n`);
