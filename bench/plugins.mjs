@@ -47,6 +47,9 @@ const GLUE_OPTIONS = {
   emitTypescriptDeclarations: false,
 };
 const MEMORY_BYTES = 16 << 20;
+// A plugin's own memory budget when its manifest names one: the TS plugin's JS heap needs about
+// 75 MiB under sustained calls and traps under a 16 MiB cap (plugins/js/ticker/README.md).
+const memOf = (loaded) => loaded.manifest.budgets.memoryBytes ?? MEMORY_BYTES;
 /** Per plugin: a register whose read calls no import, and a write that calls irq.raise once. */
 const ACCESS = {
   edu: { read: 0x00, raise: 0x60, raiseValue: 1 }, // ident; irq raise (plugins/c/edu/README.md)
@@ -81,7 +84,7 @@ async function coldChild(pluginPath, cacheDir) {
   const t1 = performance.now();
   const loaded = await loadPlugin(pluginPath, { cacheDir });
   const t2 = performance.now();
-  const instance = loaded.compiled.instantiate(nullHost(), { memoryBytes: MEMORY_BYTES });
+  const instance = loaded.compiled.instantiate(nullHost(), { memoryBytes: memOf(loaded) });
   instance.describe();
   const t3 = performance.now();
   instance.dispose();
@@ -358,7 +361,7 @@ async function main() {
     loadedPlugins[name] = { path, loaded };
     // (a) the engine's instance, host imports as plain functions (no grants, no supervisor)
     const count = { raised: 0 };
-    const inst = loaded.compiled.instantiate(nullHost(count), { memoryBytes: MEMORY_BYTES });
+    const inst = loaded.compiled.instantiate(nullHost(count), { memoryBytes: memOf(loaded) });
     const off = BigInt(access.read);
     const raiseOff = BigInt(access.raise);
     const raiseVal = BigInt(access.raiseValue);
@@ -383,6 +386,7 @@ async function main() {
       plugin: loaded.compiled,
       grant: grantFromManifest(loaded.manifest),
       clock: new VirtualClock(),
+      limits: { memoryBytes: memOf(loaded) },
     });
     model.attach({
       irq: {
@@ -529,10 +533,10 @@ async function main() {
       }
     }
     const inst = [];
-    loaded.compiled.instantiate(nullHost(), { memoryBytes: MEMORY_BYTES }).dispose(); // warm-up
+    loaded.compiled.instantiate(nullHost(), { memoryBytes: memOf(loaded) }).dispose(); // warm-up
     for (let r = 0; r < instReps; r++) {
       const t0 = performance.now();
-      const i = loaded.compiled.instantiate(nullHost(), { memoryBytes: MEMORY_BYTES });
+      const i = loaded.compiled.instantiate(nullHost(), { memoryBytes: memOf(loaded) });
       i.describe();
       inst.push(performance.now() - t0);
       i.dispose();
