@@ -58,8 +58,14 @@ export function irqLayout(desc: DeviceDescription): IrqLayout[] {
   return irqs;
 }
 
+// Per-access hot path (bench/plugins.mjs "device model"): BigInt arithmetic per byte dominated a
+// 4-byte read, so widths up to 4 go through Number and all-ones values are precomputed.
+const ONES: readonly bigint[] = [0n, 0xffn, 0xffffn, 0xffffffn, 0xffffffffn].concat(
+  [5, 6, 7, 8].map((w) => (1n << BigInt(8 * w)) - 1n),
+);
+
 export function ones(width: number): bigint {
-  return (1n << BigInt(8 * width)) - 1n;
+  return ONES[width] ?? (1n << BigInt(8 * width)) - 1n;
 }
 
 /** The widest naturally aligned access (at most `max` bytes) at `offset` that fits in `left`. */
@@ -71,10 +77,21 @@ export function chunkWidth(offset: number, left: number, max: 4 | 8): 1 | 2 | 4 
 }
 
 export function storeLe(out: Uint8Array, value: bigint): void {
-  for (let i = 0; i < out.length; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+  let lo = Number(BigInt.asUintN(32, value));
+  const n = out.length;
+  for (let i = 0; i < n && i < 4; i++, lo = Math.floor(lo / 256)) out[i] = lo & 0xff;
+  if (n <= 4) return;
+  let hi = Number(BigInt.asUintN(32, value >> 32n));
+  for (let i = 4; i < n && i < 8; i++, hi = Math.floor(hi / 256)) out[i] = hi & 0xff;
+  for (let i = 8; i < n; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
 }
 
 export function loadLe(data: Uint8Array): bigint {
+  if (data.length <= 4) {
+    let small = 0;
+    for (let i = data.length - 1; i >= 0; i--) small = small * 256 + (data[i] ?? 0);
+    return BigInt(small);
+  }
   let value = 0n;
   for (let i = data.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(data[i] ?? 0);
   return value;
