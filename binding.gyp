@@ -42,6 +42,7 @@
         "native/src/vfio_user/server_device.cc",
         "native/src/vfio_user/server_irq.cc",
         "native/src/vfio_user/server_dma_msg.cc",
+        "native/src/vfio_user/server_host.cc",
         "native/src/js/vfio_user_socket.cc",
         "native/src/js/vfio_user_server.cc",
         "native/src/js/vfio_user_hooks.cc",

@@ -16,10 +16,12 @@
 
 import { PluginError } from '../errors.js';
 import type {
+  AccessWidth,
   CompiledPlugin,
   DeviceDescription,
   InstanceLimits,
   LogLevel,
+  PluginInstance,
   WitError,
 } from '../plugins/engine.js';
 import { ACCESS_ERRNO } from '../plugins/errno-map.js';
@@ -100,6 +102,25 @@ export interface PluginDeviceModel extends DeviceModel {
 
 type Io = { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer };
 
+/** out[at, at + width) = value, little-endian; value < 2^(8 * width). storeLe without a view. */
+function storeAt(out: Uint8Array, at: number, width: number, value: bigint): void {
+  let lo = width <= 4 ? Number(value) : Number(value & 0xffffffffn);
+  for (let i = 0; i < width && i < 4; i++, lo >>>= 8) out[at + i] = lo & 0xff;
+  if (width <= 4) return;
+  let hi = Number(value >> 32n);
+  for (let i = 4; i < width; i++, hi >>>= 8) out[at + i] = hi & 0xff;
+}
+
+/** The little-endian value of data[at, at + width). loadLe without a view. */
+function loadAt(data: Uint8Array, at: number, width: number): bigint {
+  let lo = 0;
+  for (let i = Math.min(width, 4) - 1; i >= 0; i--) lo = lo * 256 + (data[at + i] ?? 0);
+  if (width <= 4) return BigInt(lo);
+  let hi = 0;
+  for (let i = width - 1; i >= 4; i--) hi = hi * 256 + (data[at + i] ?? 0);
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 class PluginDevice implements PluginDeviceModel {
   readonly name: string;
   readonly regions: readonly RegionLayout[];
@@ -112,6 +133,22 @@ class PluginDevice implements PluginDeviceModel {
   readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
   #io: Io | undefined;
   #closed = false;
+  // The BAR access in progress, read by the closures below, which are made once: the per-access
+  // path allocates nothing of its own (the plugin call is synchronous and never re-enters).
+  #bar = 0;
+  #off = 0;
+  #width: AccessWidth = 1;
+  #value = 0n;
+  /** set by #barChunk: the MSI-X structure the chunk falls in */
+  #part: 'table' | 'pba' | undefined;
+  readonly #readFn = (i: PluginInstance): bigint =>
+    BigInt.asUintN(8 * this.#width, i.regionRead(this.#bar, BigInt(this.#off), this.#width));
+  readonly #writeFn = (i: PluginInstance): void =>
+    i.regionWrite(this.#bar, BigInt(this.#off), this.#width, this.#value);
+  readonly #readReturned = (e: WitError): never =>
+    this.#returned('region-read', this.#bar, this.#off)(e);
+  readonly #writeReturned = (e: WitError): never =>
+    this.#returned('region-write', this.#bar, this.#off)(e);
 
   constructor(opts: PluginDeviceOptions) {
     this.name = opts.name;
@@ -177,15 +214,24 @@ class PluginDevice implements PluginDeviceModel {
     };
   }
 
-  /** The width of the next BAR chunk: never straddling the MSI-X table or PBA. */
-  #barChunk(bar: number, offset: number, left: number) {
+  /**
+   * The width of the next BAR chunk: never straddling the MSI-X table or PBA. Sets #part to
+   * the MSI-X structure the chunk falls in (undefined: the plugin's).
+   */
+  #barChunk(bar: number, offset: number, left: number): AccessWidth {
     let width = chunkWidth(offset, left, 8);
+    const m = this.#router.msix;
+    if (!m || (bar !== m.tableBar && bar !== m.pbaBar)) {
+      this.#part = undefined; // msixPart's answer for a BAR without MSI-X structures
+      return width;
+    }
     let part = this.#router.msixPart(bar, offset, width);
     while (part === 'partial' && width > 1) {
       width = (width / 2) as 1 | 2 | 4;
       part = this.#router.msixPart(bar, offset, width);
     }
-    return { width, part };
+    this.#part = part === 'partial' ? undefined : part;
+    return width;
   }
 
   read(region: number, offset: number, out: Uint8Array): void {
@@ -199,17 +245,19 @@ class PluginDevice implements PluginDeviceModel {
         at += w;
         continue;
       }
-      const { width: w, part } = this.#barChunk(region, off, out.length - at);
-      const view = out.subarray(at, at + w);
-      if (part === 'table' || part === 'pba') this.#router.msixRead(part, off, view);
+      const w = this.#barChunk(region, off, out.length - at);
+      const part = this.#part;
+      if (part !== undefined) this.#router.msixRead(part, off, out.subarray(at, at + w));
       else {
-        const value = this.#plugin.call(
-          'region-read',
-          (i) => BigInt.asUintN(8 * w, i.regionRead(region, BigInt(off), w)),
-          ones(w),
-          this.#returned('region-read', region, off),
+        this.#bar = region;
+        this.#off = off;
+        this.#width = w;
+        storeAt(
+          out,
+          at,
+          w,
+          this.#plugin.call('region-read', this.#readFn, ones(w), this.#readReturned),
         );
-        storeLe(view, value);
       }
       at += w;
     }
@@ -226,17 +274,15 @@ class PluginDevice implements PluginDeviceModel {
         at += w;
         continue;
       }
-      const { width: w, part } = this.#barChunk(region, off, data.length - at);
-      const view = data.subarray(at, at + w);
-      if (part === 'table' || part === 'pba') this.#router.msixWrite(part, off, view);
+      const w = this.#barChunk(region, off, data.length - at);
+      const part = this.#part;
+      if (part !== undefined) this.#router.msixWrite(part, off, data.subarray(at, at + w));
       else {
-        const value = loadLe(view);
-        this.#plugin.call(
-          'region-write',
-          (i) => i.regionWrite(region, BigInt(off), w, value),
-          undefined,
-          this.#returned('region-write', region, off),
-        );
+        this.#bar = region;
+        this.#off = off;
+        this.#width = w;
+        this.#value = loadAt(data, at, w);
+        this.#plugin.call('region-write', this.#writeFn, undefined, this.#writeReturned);
       }
       at += w;
     }

@@ -261,7 +261,8 @@ export interface NativeVfioUserCallbacks {
   /** the bytes written are in scratch[0, count) */
   regionWrite(region: number, offset: number, count: number): number | undefined;
   reset?(): number | undefined;
-  onConnect?(): void;
+  /** a client connected, or (adopted) the client of an adopted host is now served here */
+  onConnect?(adopted: boolean): void;
   /** after the client's memory is unmapped and its fds closed */
   onDisconnect?(reason: string): void;
   /** after a successful DEVICE_SET_IRQS; flags = VFIO_IRQ_SET_DATA_* | VFIO_IRQ_SET_ACTION_* */
@@ -277,6 +278,19 @@ export interface NativeVfioUserServerOptions {
   maxDataXferSize?: number;
   /** default 65535 */
   maxDmaMaps?: number;
+  /**
+   * listen() attaches to the process's live server core for this socket path, if there is one
+   * (left by a terminated worker whose server was persistent), instead of binding; it must
+   * have the same layout and limits (else EINVAL). Without a core it binds as usual. Without
+   * adopt, a path that has a core in this process is EADDRINUSE.
+   */
+  adopt?: boolean;
+  /**
+   * when this thread's environment goes away without close() (a terminated worker), the core
+   * (listening socket, client connection, DMA maps, IRQ eventfds, the request in flight) stays
+   * open for vfioUserFence and an adopting successor. Default: it is closed.
+   */
+  persistent?: boolean;
 }
 
 export interface NativeVfioUserServerStats {
@@ -297,9 +311,21 @@ export interface NativeVfioUserServerStats {
   callbackErrors: number;
   bytesIn: number;
   bytesOut: number;
+  /** requests in flight at a watchdog restart, answered as a fenced device (vfioUserFence) */
+  fencedReplies: number;
   /** accesses per region index */
   regionReads: number[];
   regionWrites: number[];
+}
+
+/** What vfioUserFence found for a socket path. */
+export interface NativeVfioUserFenceResult {
+  /** a server core is registered for the path in this process */
+  found: boolean;
+  /** a thread serves it: nothing was done */
+  attached: boolean;
+  /** the command (REGION_READ, ...) of the request in flight that got its fenced answer */
+  answered: string | null;
 }
 
 /** The vfio-user server (real addon only). Serves one client at a time on the creating thread. */
@@ -340,6 +366,18 @@ export interface NativeVfioUser {
   fdWrite(fd: number, offset: number, data: Uint8Array): void;
   /** close(2); fds 0-2 are refused with RangeError */
   closeFd(fd: number): void;
+  /**
+   * On the detached server core of socketPath (its thread went away): answers the request in
+   * flight as a fenced device would (REGION_READ all-ones, REGION_WRITE success with the write
+   * dropped, anything else EIO; nothing when posted). Any thread; the core stays for adoption.
+   */
+  vfioUserFence(socketPath: string): NativeVfioUserFenceResult;
+  /**
+   * Closes the detached server core of socketPath (fenced answer first, then the client is
+   * dropped, the socket file removed). false when there is none; VfioError EBUSY when a thread
+   * still serves it.
+   */
+  vfioUserClose(socketPath: string): boolean;
 }
 
 export interface Native {
@@ -373,4 +411,6 @@ export const NATIVE_VFIO_USER_KEYS = {
   fdRead: true,
   fdWrite: true,
   closeFd: true,
+  vfioUserFence: true,
+  vfioUserClose: true,
 } as const satisfies Record<keyof NativeVfioUser, true>;

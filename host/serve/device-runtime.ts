@@ -158,11 +158,16 @@ export async function startDevice(
   });
   emit('loaded', { plugin: loaded.path, sha256: loaded.sha256, abi: loaded.abi });
   const stream = streamPath ? streamServer(streamPath, model) : undefined;
+  // persistent: a watchdog restart terminates this worker; the socket, the client connection
+  // and the request in flight stay for the supervisor's fence and the next worker's adopt
   const server = new VfioUserServer(model, {
     socketPath: spec.socketPath,
+    persistent: true,
+    adopt: spec.adopt ?? false,
     ...(stream ? { stream: { onDeviceOutput: (d: Uint8Array) => stream.send(d) } } : {}),
   });
   server.on('connect', () => emit('connect'));
+  server.on('adopt', () => emit('adopted'));
   server.on('disconnect', (reason) => emit('disconnect', { reason }));
   server.on('dma-map', (e) => emit('dma-map', { ...e }));
   server.on('dma-unmap', (e) => emit('dma-unmap', { ...e }));

@@ -22,6 +22,11 @@ export interface DeviceSpec {
   memoryBytes?: number | undefined;
   /** transpile cache (default ~/.cache/vfiobox/jco) */
   cacheDir?: string | undefined;
+  /**
+   * take over the server core a terminated worker left on socketPath (its client connection,
+   * DMA maps, IRQ eventfds) instead of binding a new socket; set by the supervisor on restarts
+   */
+  adopt?: boolean | undefined;
 }
 
 /** A notable event, as `--log-json` prints it. */

@@ -3,10 +3,17 @@
 // control plane), and watches the shared heartbeat. A plugin call that overruns its budget, or
 // a worker that dies, gets the worker terminated (the only way to stop a V8 wasm loop) and a
 // fresh one started after a backoff. The host process never dies because of a plugin.
+//
+// The VMM never notices a restart beyond a pause: the worker's vfio-user server core outlives
+// the worker (host/vfio-user/server.ts `persistent`), so after terminate() the request that
+// was in flight gets the answer of a fenced device (vfioUserFence: reads all-ones, writes
+// dropped) and the next worker adopts the core, with the same client connection; what the
+// client sent in between waits in the socket and is served in order.
 
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { type Remote, wrap } from 'comlink';
+import { loadVfioUserNative } from '../native/binding.js';
 import type { DeviceControl, WorkerData } from './device-worker.js';
 import { nodeEndpoint } from './endpoint.js';
 import {
@@ -61,6 +68,11 @@ export class DeviceSupervisor extends EventEmitter {
 
   /** Starts the worker and the device in it; rejects if the device cannot start. */
   async start(): Promise<void> {
+    await this.#start(false);
+  }
+
+  /** adopt: the worker takes over the server core its predecessor left on the socket. */
+  async #start(adopt: boolean): Promise<void> {
     this.#stopping = false;
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (event: ServeEvent) => this.#emit(event));
@@ -73,7 +85,7 @@ export class DeviceSupervisor extends EventEmitter {
     worker.on('exit', (code) => this.#onExit(worker, code, port1));
     this.#worker = worker;
     this.#remote = wrap<DeviceControl>(nodeEndpoint(worker));
-    await this.#remote.start(this.spec);
+    await this.#remote.start(adopt ? { ...this.spec, adopt: true } : this.spec);
     this.#watch();
   }
 
@@ -98,6 +110,26 @@ export class DeviceSupervisor extends EventEmitter {
     const stopped = this.#remote?.stop().catch(() => undefined);
     await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000).unref())]);
     await worker.terminate();
+    this.#release(); // a worker that could not close its server left the core behind
+  }
+
+  /** The worker is gone: the request it left in flight gets a fenced device's answer. */
+  #fence(): void {
+    try {
+      const r = loadVfioUserNative().vfioUserFence(this.spec.socketPath);
+      if (r.answered !== null) this.#event('fenced-reply', { command: r.answered });
+    } catch (err) {
+      this.#event('fence-failed', { message: (err as Error).message });
+    }
+  }
+
+  /** Drops the core a terminated worker left (its client sees the connection close). */
+  #release(): void {
+    try {
+      loadVfioUserNative().vfioUserClose(this.spec.socketPath);
+    } catch (err) {
+      this.#event('release-failed', { message: (err as Error).message });
+    }
   }
 
   #watch(): void {
@@ -131,17 +163,19 @@ export class DeviceSupervisor extends EventEmitter {
     Atomics.store(this.#heartbeat, HB_BUSY, 0);
     this.#busySeq = -1;
     if (worker) await worker.terminate();
-    if (this.#stopping) return;
+    this.#fence();
+    if (this.#stopping) return this.#release();
     const delay = RESTART_BACKOFF_MS[Math.min(this.#consecutive, RESTART_BACKOFF_MS.length - 1)];
     this.#consecutive++;
     await new Promise((r) => setTimeout(r, delay));
-    if (this.#stopping) return;
+    if (this.#stopping) return this.#release();
     this.#restarts++;
     try {
-      await this.start();
+      await this.#start(true);
       this.#event('restarted', { restarts: this.#restarts });
     } catch (err) {
       this.#event('restart-failed', { message: (err as Error).message });
+      this.#release(); // nobody will serve the client: let it see the connection close
     }
   }
 

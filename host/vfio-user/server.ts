@@ -8,9 +8,17 @@
 // Lifecycle (libvfio-user's order): construct (layout from the model) -> listen -> a client
 // connects (device.attach) -> requests -> the client goes (device.detach; device state stays,
 // [SPEC "Client Disconnection"]) -> the next client ... -> close.
+//
+// Surviving a watchdog restart (host/serve/supervisor.ts): the native core (listening socket,
+// client connection, DMA maps, IRQ eventfds, the request in flight) belongs to the process. A
+// `persistent` server in a worker leaves it behind when the worker is terminated; the main
+// thread answers the request in flight as a fenced device (vfioUserFence) and the next
+// worker's server `adopt`s the core: same client connection, same maps and eventfds, and what
+// the client sent meanwhile is served in order.
 
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import type { ByteStreamPeer, DeviceModel, DmaSpace, IrqSink } from '../device/types.js';
 import { NUM_IRQS, NUM_REGIONS } from '../device/types.js';
 import { PluginError, ProtocolError, VfioError } from '../errors.js';
@@ -56,6 +64,18 @@ export interface VfioUserServerOptions {
    * "Client Disconnection" describes for a client that comes back (e.g. a restarted VMM).
    */
   resetOnDisconnect?: boolean;
+  /**
+   * Take over the live core a terminated worker left on this socket path (see `persistent`),
+   * with its client connection; the device model must have the same layout. Without such a
+   * core, listen() binds as usual. Without adopt, that path is EADDRINUSE.
+   */
+  adopt?: boolean;
+  /**
+   * On a worker thread: if the worker goes away without close() (terminated), the core stays
+   * open for vfioUserFence and an adopting server, instead of dropping the client. Ignored on
+   * the main thread, whose environment only goes away with the process.
+   */
+  persistent?: boolean;
 }
 
 /** Counters of the server (see NativeVfioUserServerStats for each field). */
@@ -85,6 +105,8 @@ export interface IrqStateEvent {
 
 export interface VfioUserServerEvents {
   connect: [];
+  /** listen() adopted a core with a connected client: the device is attached to it */
+  adopt: [];
   disconnect: [reason: string];
   'protocol-error': [error: ProtocolError];
   'dma-map': [event: DmaMapEvent];
@@ -109,6 +131,9 @@ export function layoutOf(device: DeviceModel): NativeVfioUserLayout {
   const flags = VFIO_DEVICE_FLAGS_PCI | (device.resetSupported ? VFIO_DEVICE_FLAGS_RESET : 0);
   return { flags, regions, irqs };
 }
+
+/** Views of the scratch buffer for accesses up to this many bytes are made once. */
+const CACHED_VIEWS = 64;
 
 /** A failed device callback: RangeError (outside the regions) is EINVAL, anything else EIO. */
 function callbackErrno(what: string, err: unknown): number {
@@ -139,6 +164,8 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
   readonly #device: DeviceModel;
   readonly #native: NativeVfioUserServer;
   readonly #scratch: Uint8Array;
+  /** #views[n] = scratch[0, n): no allocation per access on the request path */
+  readonly #views: Uint8Array[];
   readonly #stream: ByteStreamPeer | undefined;
   readonly #resetOnDisconnect: boolean;
   #attached = false;
@@ -153,6 +180,8 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     this.#resetOnDisconnect = opts.resetOnDisconnect ?? true;
     const maxDataXferSize = opts.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER_SIZE;
     this.#scratch = new Uint8Array(maxDataXferSize);
+    this.#views = [];
+    for (let n = 0; n <= CACHED_VIEWS; n++) this.#views.push(this.#scratch.subarray(0, n));
     const native = loadVfioUserNative();
     this.#native = new native.VfioUserServer(
       opts.socketPath,
@@ -162,11 +191,16 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
       {
         maxDataXferSize,
         ...(opts.maxDmaMaps === undefined ? {} : { maxDmaMaps: opts.maxDmaMaps }),
+        adopt: opts.adopt ?? false,
+        persistent: (opts.persistent ?? false) && !isMainThread,
       },
     );
   }
 
-  /** Binds (EADDRINUSE if a live server answers; a stale socket is replaced) and serves. */
+  /**
+   * Binds (EADDRINUSE if a live server answers; a stale socket is replaced), or with `adopt`
+   * takes over a core left on the path, and serves.
+   */
   listen(): void {
     this.#native.listen();
   }
@@ -191,10 +225,14 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
 
   #callbacks(): NativeVfioUserCallbacks {
     const device = this.#device;
+    const views = this.#views;
+    const scratch = this.#scratch;
+    const view = (count: number) =>
+      (count <= CACHED_VIEWS ? views[count] : undefined) ?? scratch.subarray(0, count);
     return {
       regionRead: (region, offset, count) => {
         try {
-          device.read(region, offset, this.#scratch.subarray(0, count));
+          device.read(region, offset, view(count));
           return 0;
         } catch (err) {
           return callbackErrno('read', err);
@@ -202,7 +240,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
       },
       regionWrite: (region, offset, count) => {
         try {
-          device.write(region, offset, this.#scratch.subarray(0, count));
+          device.write(region, offset, view(count));
           return 0;
         } catch (err) {
           return callbackErrno('write', err);
@@ -216,7 +254,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
           return callbackErrno('reset', err);
         }
       },
-      onConnect: () => this.#onConnect(),
+      onConnect: (adopted) => this.#onConnect(adopted),
       onDisconnect: (reason) => this.#onDisconnect(reason),
       onIrqState: (index, start, count, flags) => {
         const action = irqAction(flags);
@@ -237,7 +275,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     };
   }
 
-  #onConnect(): void {
+  #onConnect(adopted: boolean): void {
     const native = this.#native;
     const irq: IrqSink = {
       trigger: (index, subindex) => {
@@ -267,8 +305,8 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     };
     this.#device.attach(this.#stream ? { irq, dma, stream: this.#stream } : { irq, dma });
     this.#attached = true;
-    log('client connected');
-    this.emit('connect');
+    log(adopted ? 'adopted a connected client' : 'client connected');
+    this.emit(adopted ? 'adopt' : 'connect');
   }
 
   #onDisconnect(reason: string): void {

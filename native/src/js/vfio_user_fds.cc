@@ -10,6 +10,7 @@
 #include "native/src/errors.h"
 #include "native/src/js/classes.h"
 #include "native/src/js/common.h"
+#include "native/src/js/vfio_user_server.h"
 
 namespace vfiobox {
 
@@ -86,6 +87,7 @@ void DefineFdFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fdRead", Napi::Function::New(env, FdRead, "fdRead"));
   exports.Set("fdWrite", Napi::Function::New(env, FdWrite, "fdWrite"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  DefineVfioUserHostFunctions(env, exports);  // the server hosts' process-wide functions
 }
 
 }  // namespace vfiobox

@@ -31,7 +31,36 @@ class Scope {
   napi_handle_scope scope_ = nullptr;
 };
 
+/**
+ * A callback scope (what napi_make_callback opens around one call) held across a whole poll
+ * wakeup: async context for the calls in it, and microtasks and nextTicks run once, when it
+ * closes. Nothing is opened when resource or context is missing (JS calls still work; their
+ * microtasks then run at the next callback scope of the loop).
+ */
+class CallbackScope {
+ public:
+  CallbackScope(napi_env env, napi_value resource, napi_async_context context) : env_(env) {
+    if (resource == nullptr || context == nullptr ||
+        napi_open_callback_scope(env, resource, context, &scope_) != napi_ok) {
+      scope_ = nullptr;
+    }
+  }
+  ~CallbackScope() {
+    if (scope_ != nullptr) napi_close_callback_scope(env_, scope_);
+  }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+ private:
+  napi_env env_;
+  napi_callback_scope scope_ = nullptr;
+};
+
 // Value makers: nullptr when the value could not be made (Call refuses nullptr arguments).
+inline napi_value Uint(napi_env env, uint32_t v) {
+  napi_value out = nullptr;
+  return napi_create_uint32(env, v, &out) == napi_ok ? out : nullptr;
+}
 inline napi_value Number(napi_env env, double v) {
   napi_value out = nullptr;
   return napi_create_double(env, v, &out) == napi_ok ? out : nullptr;
@@ -85,6 +114,25 @@ inline bool Call(napi_env env, napi_ref cb, std::initializer_list<napi_value> ar
     if (thrown != nullptr) *thrown = e;
   }
   return false;
+}
+
+/**
+ * cb(...args) with napi_call_function and `this` undefined: no callback scope of its own, so
+ * the caller holds one (CallbackScope) or is itself inside a JS call. False when an argument
+ * is missing, the call could not be made, or it threw (the exception is left pending).
+ */
+inline bool CallDirect(napi_env env, napi_ref cb, size_t argc, const napi_value* argv,
+                       napi_value* result) {
+  for (size_t i = 0; i < argc; ++i) {
+    if (argv[i] == nullptr) return false;
+  }
+  napi_value fn = nullptr;
+  napi_value recv = nullptr;
+  if (cb == nullptr || napi_get_reference_value(env, cb, &fn) != napi_ok || fn == nullptr) {
+    return false;
+  }
+  if (napi_get_undefined(env, &recv) != napi_ok) return false;
+  return napi_call_function(env, recv, fn, argc, argv, result) == napi_ok;
 }
 
 }  // namespace vfiobox::rawjs

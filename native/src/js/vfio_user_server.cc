@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// JS class VfioUserServer (NativeVfioUserServer): argument checks, the listening socket, the
-// uv_poll handles on the creating thread's loop, and the methods the device side calls
-// (dmaRead/dmaWrite/triggerIrq). Requests are handled on that thread, synchronously, by
-// vfio_user::ServerCore; the device is reached through JsServerHooks (vfio_user_hooks.cc).
+// JS class VfioUserServer (NativeVfioUserServer): argument checks, attaching to a ServerHost
+// (bound here or adopted), the uv_poll handles on the creating thread's loop, and detaching or
+// closing when the server or its environment goes. Requests are handled on that thread,
+// synchronously, by vfio_user::ServerCore; the device is reached through JsServerHooks
+// (vfio_user_hooks.cc), one callback scope per poll wakeup (microtasks run once per batch).
 #include "native/src/js/vfio_user_server.h"
 
 #include <sys/stat.h>
@@ -105,6 +106,13 @@ JsServerCallbacks ArgCallbacks(const Napi::Value& v) {
   return cb;
 }
 
+bool ArgFlag(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) ThrowTypeError(o.Env(), name, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
 vfio_user::ServerOptions ArgOptions(const Napi::Value& v) {
   vfio_user::ServerOptions opts;
   if (v.IsUndefined()) return opts;
@@ -139,103 +147,158 @@ JsVfioUserServer::JsVfioUserServer(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<JsVfioUserServer>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   path_ = ArgString(info[0], "socketPath");
-  DeviceLayout layout = ArgLayout(info[1]);
+  layout_ = ArgLayout(info[1]);
   callbacks_ = ArgCallbacks(info[2]);
   Napi::Uint8Array scratch = ArgBytes(info[3], "scratch");
-  vfio_user::ServerOptions opts = ArgOptions(info[4]);
-  if (scratch.ElementLength() < opts.max_data_xfer_size) {
+  options_ = ArgOptions(info[4]);
+  if (info[4].IsObject()) {
+    adopt_ = ArgFlag(info[4].As<Napi::Object>(), "adopt");
+    persistent_ = ArgFlag(info[4].As<Napi::Object>(), "persistent");
+  }
+  if (scratch.ElementLength() < options_.max_data_xfer_size) {
     ThrowRangeError(env, "scratch", "at least maxDataXferSize bytes", info[3]);
   }
   scratch_ = Napi::Persistent(scratch);
-  core_ = std::make_unique<vfio_user::ServerCore>(std::move(layout), opts, &hooks_);
-  core_->set_before_close([this](int) { client_poller_.reset(); });
+  callbacks_.probe = Napi::Persistent(Napi::Function::New(
+      env, [](const Napi::CallbackInfo& i) { return i.Env().Undefined(); }, "probe"));
+  napi_value name = nullptr;
+  napi_create_string_utf8(env, "vfiobox:VfioUserServer", NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, nullptr, name, &async_context_) != napi_ok) async_context_ = nullptr;
   napi_add_env_cleanup_hook(env, &JsVfioUserServer::OnEnvCleanup, this);
   hook_registered_ = true;
 }
 
 JsVfioUserServer::~JsVfioUserServer() {
   env_dying_ = true;  // finalizers must not call JS
+  if (persistent_) Detach();
   Teardown(false);
 }
 
 Napi::Value JsVfioUserServer::JsListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closed_) ThrowClosed(env, "listen", "the VfioUserServer");
-  if (listen_fd_.Valid()) ThrowErrno(env, "listen", EALREADY);
-  auto sock = vfio_user::ListenUnix(path_);
-  if (!sock.ok()) ThrowErrno(env, sock.status());
-  struct stat st;
-  if (::stat(path_.c_str(), &st) == 0) socket_inode_ = st.st_ino;
+  if (host_) ThrowErrno(env, "listen", EALREADY);
+  Detail where{{"path", DetailValue::Str(path_)}};
+  std::shared_ptr<vfio_user::ServerHost> host;
+  if (adopt_) {
+    host = vfio_user::ServerHost::Find(path_);
+    if (host && host->closed()) host = nullptr;
+    // a successor must present what the client negotiated and enumerated
+    if (host && !host->Matches(layout_, options_)) ThrowErrno(env, "adopt", EINVAL, where);
+  }
+  bool adopted = host != nullptr;
+  if (!host) {
+    auto bound = vfio_user::ServerHost::Listen(path_, layout_, options_);
+    if (!bound.ok()) ThrowErrno(env, bound.status());
+    host = *bound;
+  }
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowErrno(env, "uv_poll_init", EINVAL);
-  listen_fd_ = std::move(*sock);
-  listen_poller_ = std::make_unique<vfio_user::UvPoller>(loop, listen_fd_.Get(),
+  int r = host->AttachThread(&hooks_, [this](int) { client_poller_.reset(); });
+  if (r < 0) ThrowErrno(env, "adopt", -r, where);  // EBUSY: another thread serves it
+  host_ = std::move(host);
+  attached_ = true;
+  listen_poller_ = std::make_unique<vfio_user::UvPoller>(loop, host_->listen_fd(),
                                                          &JsVfioUserServer::OnListenPoll, this);
   if (!listen_poller_->ok() || listen_poller_->Watch(UV_READABLE) != 0) {
-    Teardown(false);
+    if (adopted) {
+      Detach();  // the host stays for someone else
+    } else {
+      Teardown(false);
+    }
     ThrowErrno(env, "uv_poll_start", EINVAL);
   }
   Ref();  // a listening server stays alive without a JS reference, like net.Server
   referenced_ = true;
+  if (adopted && core().connected()) {
+    WatchClient();
+    hooks_.OnAdopt();  // the device attaches to the client it inherits
+    UpdateClientWatch();
+  }
   return env.Undefined();
+}
+
+napi_value JsVfioUserServer::Resource() {
+  napi_value obj = nullptr;
+  if (napi_get_reference_value(env_, static_cast<napi_ref>(*this), &obj) != napi_ok) return nullptr;
+  return obj;
 }
 
 void JsVfioUserServer::OnListenPoll(void* arg, int status, int /*events*/) {
   auto* self = static_cast<JsVfioUserServer*>(arg);
-  if (status < 0) return;  // spurious; the next accept reports real errors
-  rawjs::Scope scope(self->env_);
+  if (status < 0 || !self->attached_) return;  // spurious; the next accept reports real errors
   ++self->js_depth_;
-  self->AcceptAll();
+  {
+    rawjs::Scope scope(self->env_);
+    rawjs::CallbackScope callback(self->env_, self->Resource(), self->async_context_);
+    self->AcceptAll();
+  }
   --self->js_depth_;
   self->FinishPendingClose();
 }
 
 void JsVfioUserServer::AcceptAll() {
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env_, &loop);
-  while (listen_fd_.Valid() && !close_pending_) {
-    int fd = vfio_user::AcceptUnix(listen_fd_.Get());
+  while (attached_ && host_->listen_fd() >= 0 && !close_pending_ && !core().stopped()) {
+    int fd = vfio_user::AcceptUnix(host_->listen_fd());
     if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE): retried on the next event
     // one client per socket: a second one is accepted and closed at once [SPEC "Socket"]
-    if (core_->Attach(UniqueFd(fd)) < 0) continue;
-    if (!core_->connected()) continue;  // onConnect already dropped it
-    client_poller_ = std::make_unique<vfio_user::UvPoller>(loop, core_->client_fd(),
-                                                           &JsVfioUserServer::OnClientPoll, this);
+    if (core().Attach(UniqueFd(fd)) < 0) continue;
+    if (!core().connected()) continue;  // onConnect already dropped it
+    WatchClient();
     UpdateClientWatch();
   }
 }
 
+void JsVfioUserServer::WatchClient() {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env_, &loop);
+  client_poller_ = std::make_unique<vfio_user::UvPoller>(loop, core().client_fd(),
+                                                         &JsVfioUserServer::OnClientPoll, this);
+}
+
 void JsVfioUserServer::OnClientPoll(void* arg, int status, int events) {
   auto* self = static_cast<JsVfioUserServer*>(arg);
-  rawjs::Scope scope(self->env_);
+  if (!self->attached_) return;
   ++self->js_depth_;
-  if (status < 0) {
-    self->core_->Disconnect("poll: " + ErrnoName(EIO));
-  } else {
-    if (events & UV_WRITABLE) self->core_->OnWritable();
-    // HasDeferred: commands queued during a DMA exchange, which no readiness event announces
-    if ((events & UV_READABLE) || self->core_->HasDeferred()) self->core_->OnReadable();
+  {
+    rawjs::Scope scope(self->env_);
+    rawjs::CallbackScope callback(self->env_, self->Resource(), self->async_context_);
+    vfio_user::ServerCore& core = self->core();
+    if (status < 0) {
+      core.Disconnect("poll: " + ErrnoName(EIO));
+    } else {
+      if (events & UV_WRITABLE) core.OnWritable();
+      // HasDeferred: commands queued during a DMA exchange or already buffered, which no
+      // readiness event announces
+      bool readable = (events & UV_READABLE) != 0;
+      if (readable || core.HasDeferred()) core.OnReadable(readable);
+    }
+    self->UpdateClientWatch();
   }
-  self->UpdateClientWatch();
   --self->js_depth_;
   self->FinishPendingClose();
 }
 
 void JsVfioUserServer::UpdateClientWatch() {
   if (!client_poller_) return;
-  if (!client_poller_->ok() || !core_->connected()) {
+  if (!attached_ || !client_poller_->ok() || !core().connected()) {
     client_poller_.reset();
     return;
   }
+  if (core().stopped()) {  // this thread is going away: leave everything to the successor
+    client_poller_->Watch(0);
+    if (listen_poller_) listen_poller_->Watch(0);
+    return;
+  }
   // writable fires at once on an idle socket: that is how deferred work gets its turn
-  bool write = core_->WantsWrite() || core_->HasDeferred();
+  bool write = core().WantsWrite() || core().HasDeferred();
   client_poller_->Watch(UV_READABLE | (write ? UV_WRITABLE : 0));
 }
 
 Napi::Value JsVfioUserServer::JsClose(const Napi::CallbackInfo& info) {
   if (js_depth_ > 0) {
     close_pending_ = true;  // inside a request: finish it first, then close
-    core_->Disconnect("server closed");
+    if (attached_) core().Disconnect("server closed");
   } else {
     Teardown(true);
   }
@@ -246,18 +309,33 @@ void JsVfioUserServer::FinishPendingClose() {
   if (js_depth_ == 0 && close_pending_) Teardown(true);
 }
 
+void JsVfioUserServer::Detach() {
+  if (closed_) return;
+  closed_ = true;  // this object serves no more; the host goes on without it
+  env_dying_ = true;
+  listen_poller_.reset();
+  client_poller_.reset();  // before another thread may poll (and close) the same fds
+  if (attached_) {
+    attached_ = false;
+    host_->DetachThread();
+  }
+  if (hook_registered_) {
+    hook_registered_ = false;
+    napi_remove_env_cleanup_hook(env_, &JsVfioUserServer::OnEnvCleanup, this);
+  }
+}
+
 void JsVfioUserServer::Teardown(bool call_js) {
   if (closed_) return;
   closed_ = true;
   close_pending_ = false;
   listen_poller_.reset();
-  if (listen_fd_.Valid()) {
-    listen_fd_.Reset();
-    struct stat st;  // unlink only the socket we bound, not one a successor bound since
-    if (::stat(path_.c_str(), &st) == 0 && st.st_ino == socket_inode_) ::unlink(path_.c_str());
-  }
   if (!call_js) env_dying_ = true;
-  if (core_) core_->Disconnect("server closed");  // hooks skip JS when env_dying_
+  if (attached_) {
+    host_->Close();  // drops the client: onDisconnect (skipped when env_dying_), unlinks
+    attached_ = false;
+    host_->DetachThread();
+  }
   client_poller_.reset();
   if (hook_registered_) {
     hook_registered_ = false;
@@ -268,6 +346,8 @@ void JsVfioUserServer::Teardown(bool call_js) {
     // does not stay rooted by these strong references once the server is closed
     callbacks_ = JsServerCallbacks{};
     scratch_.Reset();
+    if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
+    async_context_ = nullptr;
   }
   if (referenced_ && call_js) {
     referenced_ = false;
@@ -278,17 +358,21 @@ void JsVfioUserServer::Teardown(bool call_js) {
 
 void JsVfioUserServer::OnEnvCleanup(void* arg) {
   auto* self = static_cast<JsVfioUserServer*>(arg);
-  self->hook_registered_ = false;  // a terminated worker: release everything, call no JS
-  self->Teardown(false);
+  self->hook_registered_ = false;  // a terminated worker: call no JS
+  if (self->persistent_) {
+    self->Detach();  // the host and its client wait for a successor (vfioUserFence, adopt)
+  } else {
+    self->Teardown(false);
+  }
 }
 
 Napi::Value JsVfioUserServer::JsConnected(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !closed_ && core_->connected());
+  return Napi::Boolean::New(info.Env(), attached_ && core().connected());
 }
 
 Napi::Value JsVfioUserServer::JsDisconnectClient(const Napi::CallbackInfo& info) {
-  bool had = !closed_ && core_->connected();
-  if (had) core_->Disconnect("disconnected by the server");
+  bool had = attached_ && core().connected();
+  if (had) core().Disconnect("disconnected by the server");
   return Napi::Boolean::New(info.Env(), had);
 }
 

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: MIT
-// JsVfioUserServer (NativeVfioUserServer): the ObjectWrap around vfio_user::ServerCore. Shared
-// by vfio_user_server.cc (lifecycle, methods) and vfio_user_hooks.cc (the device hooks that
-// call the JS callbacks). Real addon only.
+// JsVfioUserServer (NativeVfioUserServer): the ObjectWrap that serves a vfio_user::ServerHost
+// (native/src/vfio_user/server_host.h) on the creating thread's loop. Shared by
+// vfio_user_server.cc (lifecycle, methods), vfio_user_hooks.cc (the device hooks that call the
+// JS callbacks) and vfio_user_server_io.cc (dmaRead/dmaWrite/triggerIrq/stats, the host
+// functions vfioUserFence/vfioUserClose). Real addon only.
+//
+// The host (listening socket, client, DMA maps, eventfds) belongs to the process. This object
+// attaches to it at listen() (binding a new one, or adopting a detached one with the same
+// layout when `adopt` is set) and detaches when its environment goes away if `persistent` is
+// set; otherwise that closes the host, as close() always does.
 #ifndef VFIOBOX_NATIVE_SRC_JS_VFIO_USER_SERVER_H_
 #define VFIOBOX_NATIVE_SRC_JS_VFIO_USER_SERVER_H_
 
@@ -12,33 +19,42 @@
 
 #include "native/src/fd.h"
 #include "native/src/vfio_user/server_core.h"
+#include "native/src/vfio_user/server_host.h"
 #include "native/src/vfio_user/uv_poller.h"
 
 namespace vfiobox {
 
 /** the JS callbacks object, resolved once at construction (optional ones may be empty). */
 struct JsServerCallbacks {
-  Napi::FunctionReference region_read;   // (region, offset, count) -> errno; fills scratch
-  Napi::FunctionReference region_write;  // (region, offset, count) -> errno; reads scratch
-  Napi::FunctionReference reset;         // () -> errno | undefined
-  Napi::FunctionReference on_connect;
+  Napi::FunctionReference region_read;        // (region, offset, count) -> errno; fills scratch
+  Napi::FunctionReference region_write;       // (region, offset, count) -> errno; reads scratch
+  Napi::FunctionReference reset;              // () -> errno | undefined
+  Napi::FunctionReference on_connect;         // (adopted: boolean)
   Napi::FunctionReference on_disconnect;      // (reason)
   Napi::FunctionReference on_irq_state;       // (index, start, count, flags)
   Napi::FunctionReference on_dma_map;         // (iova, sizeBytes: bigint, flags, hasFd)
   Napi::FunctionReference on_dma_unmap;       // (iova, sizeBytes: bigint)
   Napi::FunctionReference on_protocol_error;  // (command, errno, message)
+  Napi::FunctionReference probe;              // a native no-op: can this thread still run JS?
 };
 
 class JsVfioUserServer;
 
-/** DeviceHooks that call into JS; a throwing callback is answered with EIO and counted. */
+/**
+ * DeviceHooks that call into JS (raw Node-API, vfio_user_napi.h: never throws). A callback
+ * that throws is answered with EIO and counted; when JS can no longer run at all (the worker
+ * is being terminated) the request is abandoned instead: it stays in flight for the fence.
+ */
 class JsServerHooks : public vfio_user::DeviceHooks {
  public:
   explicit JsServerHooks(JsVfioUserServer* owner) : owner_(owner) {}
   int RegionRead(uint32_t region, uint64_t offset, uint8_t* out, uint32_t count) override;
   int RegionWrite(uint32_t region, uint64_t offset, const uint8_t* data, uint32_t count) override;
   int Reset() override;
+  bool Gone() const override;
   void OnConnect() override;
+  /** the client of an adopted host: the device attaches to it (onConnect(true)) */
+  void OnAdopt();
   void OnDisconnect(const std::string& reason) override;
   void OnIrqState(uint32_t index, uint32_t start, uint32_t count, uint32_t flags) override;
   void OnDmaMap(uint64_t iova, uint64_t size, uint32_t flags, bool has_fd) override;
@@ -46,8 +62,11 @@ class JsServerHooks : public vfio_user::DeviceHooks {
   void OnProtocolError(uint16_t command, int err, const std::string& what) override;
 
  private:
-  /** calls cb (if set); returns its errno result (0 for undefined), EIO when it threw. */
-  int Call(const Napi::FunctionReference& cb, std::initializer_list<napi_value> args);
+  /**
+   * cb(...args) (if set): its errno result (0 for undefined), EIO when it threw or returned
+   * something else, kAbandoned when this thread can no longer run JS.
+   */
+  int Call(const Napi::FunctionReference& cb, size_t argc, const napi_value* argv);
   /** the scratch bytes, or nullptr when the JS side detached its buffer or it is too small. */
   uint8_t* Scratch(uint32_t count);
 
@@ -75,31 +94,46 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   static void OnListenPoll(void* arg, int status, int events);
   static void OnClientPoll(void* arg, int status, int events);
   static void OnEnvCleanup(void* arg);
+  /** the attached host's core; only while attached_ */
+  vfio_user::ServerCore& core() { return host_->core(); }
   void AcceptAll();
+  void WatchClient();
   void UpdateClientWatch();
-  /** stops listening, drops the client, unlinks the socket; JS callbacks only if call_js. */
+  /** stops serving and closes the host (JS callbacks only if call_js). */
   void Teardown(bool call_js);
+  /** stops serving and leaves the host to a successor (a persistent server's env goes). */
+  void Detach();
   /** runs a pending close() once no callback is on the stack. */
   void FinishPendingClose();
+  /** the object to open callback scopes with (this wrapper), or nullptr */
+  napi_value Resource();
 
   napi_env env_ = nullptr;
   std::string path_;
+  vfio_user::DeviceLayout layout_;  // what listen() binds or must find in an adopted host
+  vfio_user::ServerOptions options_;
+  bool adopt_ = false;
+  bool persistent_ = false;
   JsServerCallbacks callbacks_;
   Napi::Reference<Napi::Uint8Array> scratch_;
   JsServerHooks hooks_{this};
-  std::unique_ptr<vfio_user::ServerCore> core_;
-  UniqueFd listen_fd_;
-  uint64_t socket_inode_ = 0;  // unlink only the socket file we bound
+  std::shared_ptr<vfio_user::ServerHost> host_;
+  bool attached_ = false;  // host_ is served by this object, on this thread
   std::unique_ptr<vfio_user::UvPoller> listen_poller_;
   std::unique_ptr<vfio_user::UvPoller> client_poller_;
+  napi_async_context async_context_ = nullptr;  // one callback scope per poll wakeup
   uint64_t callback_errors_ = 0;
   int js_depth_ = 0;  // > 0 while a poll callback runs: close() is deferred to its end
   bool close_pending_ = false;
   bool closed_ = false;
   bool env_dying_ = false;  // inside the env cleanup hook: JS must not be called
+  bool js_gone_ = false;    // JS cannot run on this thread any more (terminating)
   bool hook_registered_ = false;
   bool referenced_ = false;
 };
+
+/** vfioUserFence(socketPath), vfioUserClose(socketPath) (vfio_user_server_io.cc). */
+void DefineVfioUserHostFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfiobox
 

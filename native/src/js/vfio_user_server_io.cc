@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, triggerIrq) and
-// stats(). Normal JS-facing methods: they run on the server's thread inside a JS call.
+// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, triggerIrq),
+// stats(), and the host functions the main thread calls after terminating a worker:
+// vfioUserFence (answer the request in flight as a fenced device) and vfioUserClose (drop a
+// detached host). Normal JS-facing methods: they run inside a JS call.
 #include <cerrno>
 
 #include "native/src/errors.h"
@@ -50,7 +52,7 @@ Napi::Value JsVfioUserServer::JsDmaRead(const Napi::CallbackInfo& info) {
   uint64_t iova = ArgBigU64(info[0], "iova");
   uint64_t len = ArgUint(info[1], "len", vfio_user::kMaxSendQueueBytes);
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, len);
-  int r = closed_ ? -EFAULT : core_->DmaRead(iova, out.Data(), len);
+  int r = attached_ ? core().DmaRead(iova, out.Data(), len) : -EFAULT;
   UpdateClientWatch();  // a DMA exchange may have queued commands
   if (r < 0) {
     ThrowErrno(env, "vfio-user:DMA_READ", -r,
@@ -63,7 +65,7 @@ Napi::Value JsVfioUserServer::JsDmaWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t iova = ArgBigU64(info[0], "iova");
   Napi::Uint8Array data = ArgBytes(info[1], "data");
-  int r = closed_ ? -EFAULT : core_->DmaWrite(iova, data.Data(), data.ElementLength());
+  int r = attached_ ? core().DmaWrite(iova, data.Data(), data.ElementLength()) : -EFAULT;
   UpdateClientWatch();
   if (r < 0) {
     ThrowErrno(
@@ -77,14 +79,22 @@ Napi::Value JsVfioUserServer::JsTriggerIrq(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t index = static_cast<uint32_t>(ArgUint(info[0], "index", 0xffffffff));
   uint32_t sub = static_cast<uint32_t>(ArgUint(info[1], "subindex", 0xffffffff));
-  int r = closed_ ? 0 : core_->TriggerIrq(index, sub);
+  int r = 0;
+  if (attached_) {
+    r = core().TriggerIrq(index, sub);
+  } else if (index >= layout_.irqs.size() || sub >= layout_.irqs[index].count) {
+    r = -EINVAL;
+  }
   if (r == -EINVAL) ThrowRangeError(env, "index/subindex", "an IRQ of the layout", info[1]);
   return Napi::Boolean::New(env, r > 0);
 }
 
 Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const vfio_user::ServerStats& s = core_->stats();
+  vfio_user::ServerStats none;  // before listen(): all zero
+  none.region_reads.assign(layout_.regions.size(), 0);
+  none.region_writes.assign(layout_.regions.size(), 0);
+  const vfio_user::ServerStats& s = host_ ? host_->core().stats() : none;
   Napi::Object requests = Napi::Object::New(env);
   for (size_t i = 0; i < s.requests.size(); ++i) {
     if (s.requests[i] != 0) requests.Set(kCommandNames[i], Num(env, s.requests[i]));
@@ -99,15 +109,46 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("rejectedConnections", Num(env, s.rejected_connections));
   out.Set("dmaMaps", Num(env, s.dma_maps));
   out.Set("dmaUnmaps", Num(env, s.dma_unmaps));
-  out.Set("activeDmaMaps", Num(env, core_->dma_map_count()));
+  out.Set("activeDmaMaps", Num(env, host_ ? host_->core().dma_map_count() : 0));
   out.Set("irqsSignalled", Num(env, s.irqs_signalled));
   out.Set("postedErrors", Num(env, s.posted_errors));
   out.Set("callbackErrors", Num(env, callback_errors_));
   out.Set("bytesIn", Num(env, s.bytes_in));
   out.Set("bytesOut", Num(env, s.bytes_out));
+  out.Set("fencedReplies", Num(env, s.fenced_replies));
   out.Set("regionReads", Counts(env, s.region_reads));
   out.Set("regionWrites", Counts(env, s.region_writes));
   return out;
+}
+
+namespace {
+
+Napi::Value Fence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vfio_user::FenceResult r = vfio_user::ServerHost::Fence(ArgString(info[0], "socketPath"));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("found", Napi::Boolean::New(env, r.found));
+  out.Set("attached", Napi::Boolean::New(env, r.attached));
+  bool known = r.answered > 0 && r.answered <= vfio_user::kCmdMax;
+  out.Set("answered", r.answered == 0 ? env.Null()
+                                      : Napi::String::New(env, known ? kCommandNames[r.answered]
+                                                                     : kCommandNames[0]));
+  return out;
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info[0], "socketPath");
+  int r = vfio_user::ServerHost::CloseDetached(path);
+  if (r == -EBUSY) ThrowErrno(env, "close", EBUSY, {{"path", DetailValue::Str(path)}});
+  return Napi::Boolean::New(env, r > 0);
+}
+
+}  // namespace
+
+void DefineVfioUserHostFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("vfioUserFence", Napi::Function::New(env, Fence, "vfioUserFence"));
+  exports.Set("vfioUserClose", Napi::Function::New(env, Close, "vfioUserClose"));
 }
 
 }  // namespace vfiobox

@@ -140,7 +140,7 @@ namespace {
 /** the message as a Buffer and its fds as numbers (ownership passes to JS); false on failure. */
 bool MessageToJs(napi_env env, vfio_user::Message& msg, napi_value* bytes, napi_value* fds) {
   void* data = nullptr;
-  if (napi_create_buffer_copy(env, msg.bytes.size(), msg.bytes.data(), &data, bytes) != napi_ok ||
+  if (napi_create_buffer_copy(env, msg.size, msg.data(), &data, bytes) != napi_ok ||
       napi_create_array_with_length(env, msg.fds.size(), fds) != napi_ok) {
     return false;
   }

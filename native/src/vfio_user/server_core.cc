@@ -53,17 +53,22 @@ int ServerCore::Attach(UniqueFd sock) {
   return 0;
 }
 
-void ServerCore::OnReadable() {
+bool ServerCore::HasDeferred() const {
+  return !deferred_.empty() || disconnect_pending_ || (conn_ && conn_->transport.HasBuffered());
+}
+
+void ServerCore::OnReadable(bool readable) {
   if (disconnect_pending_ && dispatch_depth_ == 0) return FinishDisconnect();  // from a DMA wait
-  for (int i = 0; i < kBatch && conn_ && !disconnect_pending_; ++i) {
-    Message msg;
+  if (conn_ && readable) conn_->transport.ArmRead();
+  Message msg;  // reused: a view into the transport's buffer, or a deferred (owned) message
+  for (int i = 0; i < kBatch && conn_ && !disconnect_pending_ && !stopped(); ++i) {
     if (!deferred_.empty()) {  // what came during a DMA exchange goes first, in order
       msg = std::move(deferred_.front());
       deferred_.pop_front();
       HandleMessage(msg);
       continue;
     }
-    switch (conn_->transport.Receive(&msg)) {
+    switch (conn_->transport.Next(&msg)) {
       case RecvStatus::kAgain:
         return;
       case RecvStatus::kEof:
@@ -90,7 +95,7 @@ bool ServerCore::WantsWrite() const { return conn_ && conn_->transport.SendPendi
 void ServerCore::BadFrame() {
   // The header is all we have; answer it (best effort) so the client learns why, then drop:
   // without a trustworthy msg_size the next message cannot be found.
-  const Header& h = conn_->transport.frame_header();
+  const Header h = conn_->transport.frame_header();
   int err = h.msg_size < kHeaderSize ? EINVAL : E2BIG;
   Fail(h.command, err, "msg_size " + std::to_string(h.msg_size) + " breaks the framing");
   SendReply(h, Reply::Error(err, nullptr));
@@ -99,7 +104,7 @@ void ServerCore::BadFrame() {
 
 void ServerCore::HandleMessage(Message& msg) {
   ++dispatch_depth_;
-  stats_.bytes_in += msg.bytes.size();
+  stats_.bytes_in += msg.size;
   const Header header = msg.header();
   stats_.requests[header.command <= kCmdMax ? header.command : 0]++;
   if ((header.flags & kFlagTypeMask) != kFlagTypeCommand) {
@@ -107,11 +112,21 @@ void ServerCore::HandleMessage(Message& msg) {
   } else {
     Reply reply = Dispatch(msg);
     bool posted = (header.flags & kFlagNoReply) != 0;
-    if (reply.err != 0) {
+    if (reply.err == DeviceHooks::kAbandoned) {
+      // the serving thread is going away in the middle of this request: it stays in flight
+      // for AnswerInFlight; the handlers validated the access before calling the hook
+      abandoned_ = true;
+      inflight_.valid = true;
+      inflight_.header = header;
+      inflight_.access = RegionAccess{};
+      ReadHead(msg, &inflight_.access);
+    } else if (reply.err != 0) {
       if (posted) ++stats_.posted_errors;
       Fail(header.command, reply.err, reply.why != nullptr ? reply.why : "request failed");
     }
-    if (!posted) SendReply(header, reply);  // No_reply: never answered, even on error [SPEC]
+    if (reply.err != DeviceHooks::kAbandoned && !posted) {
+      SendReply(header, reply);  // No_reply: never answered, even on error [SPEC]
+    }
   }
   --dispatch_depth_;
   if (dispatch_depth_ == 0 && disconnect_pending_) FinishDisconnect();
@@ -156,19 +171,58 @@ ServerCore::Reply ServerCore::Dispatch(Message& msg) {
 
 void ServerCore::SendReply(const Header& request, const Reply& reply) {
   if (!conn_ || disconnect_pending_) return;
-  size_t payload = reply.err != 0 ? 0 : reply.payload.size();  // an error reply is the header
-  std::vector<uint8_t> out(kHeaderSize + payload);
   Header h{};
   h.msg_id = request.msg_id;
   h.command = request.command;
-  h.msg_size = static_cast<uint32_t>(out.size());
   h.flags = kFlagTypeReply | (reply.err != 0 ? kFlagError : 0);
   h.error = static_cast<uint32_t>(reply.err);
-  std::memcpy(out.data(), &h, kHeaderSize);
-  if (payload > 0) std::memcpy(out.data() + kHeaderSize, reply.payload.data(), payload);
-  stats_.bytes_out += out.size();
-  int r = conn_->transport.Send(std::move(out), reply.err != 0 ? std::vector<int>{} : reply.fds);
+  iovec iov[4];
+  int n = 0;
+  iov[n++] = {&h, kHeaderSize};
+  if (reply.err == 0) {  // an error reply is the header alone
+    // SAFETY: the iovecs only lend the bytes to sendmsg (or the copy into the send queue).
+    if (!reply.payload.empty()) {
+      iov[n++] = {const_cast<uint8_t*>(reply.payload.data()), reply.payload.size()};
+    }
+    if (reply.has_head) iov[n++] = {const_cast<RegionAccess*>(&reply.head), sizeof(reply.head)};
+    if (reply.data_size > 0) iov[n++] = {const_cast<uint8_t*>(reply.data), reply.data_size};
+  }
+  size_t total = 0;
+  for (int i = 0; i < n; ++i) total += iov[i].iov_len;
+  h.msg_size = static_cast<uint32_t>(total);
+  stats_.bytes_out += total;
+  bool with_fds = reply.err == 0 && !reply.fds.empty();
+  int r = conn_->transport.SendV(iov, n, with_fds ? reply.fds.data() : nullptr,
+                                 with_fds ? reply.fds.size() : 0);
   if (r < 0) Disconnect("sendmsg: " + ErrnoName(-r));
+}
+
+uint16_t ServerCore::AnswerInFlight() {
+  if (!inflight_.valid) return 0;
+  InFlight f = inflight_;
+  inflight_ = InFlight{};
+  if (!conn_) return 0;  // the client went meanwhile: nobody to answer
+  bool posted = (f.header.flags & kFlagNoReply) != 0;
+  Reply reply;
+  if (f.header.command == kCmdRegionRead) {
+    // a fenced device reads all-ones (model.ts: "reads all-ones from its BARs")
+    if (io_buf_.size() < f.access.count) io_buf_.resize(f.access.count);
+    std::memset(io_buf_.data(), 0xff, f.access.count);
+    reply.head = f.access;
+    reply.has_head = true;
+    reply.data = io_buf_.data();
+    reply.data_size = f.access.count;
+  } else if (f.header.command == kCmdRegionWrite) {
+    reply.head = f.access;  // the write is dropped, as a fenced device drops it
+    reply.has_head = true;
+  } else {
+    reply = Reply::Error(EIO, "fenced");
+    stats_.errors[EIO]++;
+    if (posted) ++stats_.posted_errors;
+  }
+  ++stats_.fenced_replies;
+  if (!posted) SendReply(f.header, reply);
+  return f.header.command;
 }
 
 void ServerCore::Fail(uint16_t command, int err, const std::string& what) {
@@ -189,6 +243,7 @@ void ServerCore::Disconnect(const std::string& reason) {
 
 void ServerCore::FinishDisconnect() {
   disconnect_pending_ = false;
+  inflight_ = InFlight{};  // nobody is left to answer
   if (!conn_) return;
   if (before_close_) before_close_(conn_->transport.fd());
   deferred_.clear();

@@ -12,7 +12,10 @@
 //  - a malformed message gets an error reply and the connection stays up, unless the framing
 //    is lost (msg_size below 16 or above the cap): then the connection is closed;
 //  - on disconnect: unmap all client memory, close every client fd (IRQ eventfds too), tell
-//    the device (detach), keep the device state [SPEC "Client Disconnection"].
+//    the device (detach), keep the device state [SPEC "Client Disconnection"];
+//  - a hook that answers kAbandoned (its thread is going away: a terminated worker) leaves
+//    its request in flight, unanswered, and the core stops dispatching; AnswerInFlight later
+//    sends the fenced answer (server_host.h), and the next thread's hooks carry on in order.
 #ifndef VFIOBOX_NATIVE_SRC_VFIO_USER_SERVER_CORE_H_
 #define VFIOBOX_NATIVE_SRC_VFIO_USER_SERVER_CORE_H_
 
@@ -58,10 +61,17 @@ struct ServerOptions {
   int dma_reply_timeout_ms = 5000;
 };
 
-/** The device side. Errors are positive errnos (0 = ok); called on the serving thread. */
+/**
+ * The device side. Errors are positive errnos (0 = ok), or kAbandoned; called on the serving
+ * thread.
+ */
 class DeviceHooks {
  public:
+  /** RegionRead/RegionWrite/Reset: the thread is going away; leave the request in flight */
+  static constexpr int kAbandoned = -1;
   virtual ~DeviceHooks() = default;
+  /** true once the serving thread is going away: the core dispatches nothing more */
+  virtual bool Gone() const { return false; }
   virtual int RegionRead(uint32_t region, uint64_t offset, uint8_t* out, uint32_t count) = 0;
   virtual int RegionWrite(uint32_t region, uint64_t offset, const uint8_t* data,
                           uint32_t count) = 0;
@@ -88,6 +98,7 @@ struct ServerStats {
   uint64_t posted_errors = 0;  // No_reply commands that failed (never answered)
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  uint64_t fenced_replies = 0;         // in-flight requests answered by AnswerInFlight
   std::vector<uint64_t> region_reads;  // accesses per region index
   std::vector<uint64_t> region_writes;
 };
@@ -104,8 +115,12 @@ class ServerCore {
   bool connected() const { return conn_ != nullptr; }
   /** the client socket to poll, or -1. */
   int client_fd() const;
-  /** handles whole messages that are waiting (at most a batch; call again while readable). */
-  void OnReadable();
+  /**
+   * handles whole messages that are waiting (at most a batch; call again while readable).
+   * readable: the socket was reported readable (else only what is already buffered or
+   * deferred is handled, without a syscall).
+   */
+  void OnReadable(bool readable = true);
   /** sends queued replies. */
   void OnWritable();
   /** true while replies wait for the socket to drain (poll for writability). */
@@ -114,7 +129,7 @@ class ServerCore {
    * work left by a DMA exchange (queued commands, a disconnect it saw): call OnReadable soon
    * even if the socket is not readable.
    */
-  bool HasDeferred() const { return !deferred_.empty() || disconnect_pending_; }
+  bool HasDeferred() const;
   /** drops the client (deferred to the end of the current request when inside one). */
   void Disconnect(const std::string& reason);
 
@@ -136,23 +151,53 @@ class ServerCore {
    */
   void set_before_close(std::function<void(int fd)> cb) { before_close_ = std::move(cb); }
 
+  /** the device side from now on (the thread serving the core changes: server_host.h) */
+  void set_hooks(DeviceHooks* hooks) { hooks_ = hooks; }
+  /** a hook answered kAbandoned (or Gone()): nothing is dispatched until Resume() */
+  bool stopped() const { return abandoned_ || hooks_->Gone(); }
+  void Resume() { abandoned_ = false; }
+  /** a request whose hook was abandoned waits for its answer */
+  bool HasInFlight() const { return inflight_.valid; }
+  /**
+   * answers the request in flight as a fenced device would: REGION_READ with all-ones data
+   * of its count, REGION_WRITE with success (the write is dropped), anything else EIO; a
+   * posted one gets nothing. Returns its command, or 0 when none was in flight (or the
+   * client is gone). Calls no hook.
+   */
+  uint16_t AnswerInFlight();
+  const DeviceLayout& layout() const { return layout_; }
+  const ServerOptions& options() const { return options_; }
+
   const ServerStats& stats() const { return stats_; }
   uint32_t max_data_xfer_size() const { return options_.max_data_xfer_size; }
   size_t dma_map_count() const { return dma_.Count() + dma_msg_.Count(); }
 
  private:
+  struct InFlight {
+    bool valid = false;
+    Header header{};
+    RegionAccess access{};  // REGION_READ/WRITE
+  };
   struct IrqLine {
     UniqueFd eventfd;
     bool masked = false;
     bool pending = false;
   };
   struct Connection;
-  /** what a handler wants sent back: a reply payload (+fds) or an errno. */
+  /**
+   * what a handler wants sent back: a reply payload (+fds) or an errno. REGION_READ/WRITE
+   * (the hot path) use `head` (the echoed access) and borrowed `data` instead of `payload`, so
+   * that answering them allocates nothing.
+   */
   struct Reply {
     int err = 0;
     const char* why = nullptr;  // for OnProtocolError
     std::vector<uint8_t> payload;
-    std::vector<int> fds;  // sent with the reply (dup'ed by the transport)
+    RegionAccess head{};
+    bool has_head = false;
+    const uint8_t* data = nullptr;  // after head; borrowed until SendReply returns
+    uint32_t data_size = 0;
+    std::vector<int> fds;  // sent with the reply (dup'ed by the transport if queued)
     static Reply Error(int err, const char* why) {
       Reply r;
       r.err = err;
@@ -200,6 +245,9 @@ class ServerCore {
   ServerStats stats_;
   std::function<void(int fd)> before_close_;
   std::deque<Message> deferred_;  // commands that came while a DMA reply was awaited
+  std::vector<uint8_t> io_buf_;   // REGION_READ data; grows to the largest count seen
+  InFlight inflight_;
+  bool abandoned_ = false;
   uint16_t next_dma_id_ = 1;
   int dispatch_depth_ = 0;
   bool disconnect_pending_ = false;

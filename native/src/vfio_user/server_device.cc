@@ -104,11 +104,14 @@ ServerCore::Reply ServerCore::HandleRegionRead(const Message& msg) {
     return Reply::Error(err, "REGION_READ outside the region or not readable");
   }
   stats_.region_reads[a.region]++;
-  Reply reply;
-  AppendStruct(&reply.payload, a);
-  reply.payload.resize(sizeof(a) + a.count);
-  int err = hooks_->RegionRead(a.region, a.offset, reply.payload.data() + sizeof(a), a.count);
+  if (io_buf_.size() < a.count) io_buf_.resize(a.count);  // grows once, then is reused
+  int err = hooks_->RegionRead(a.region, a.offset, io_buf_.data(), a.count);
   if (err != 0) return Reply::Error(err, "device read failed");
+  Reply reply;
+  reply.head = a;
+  reply.has_head = true;
+  reply.data = io_buf_.data();
+  reply.data_size = a.count;
   return reply;
 }
 
@@ -123,8 +126,9 @@ ServerCore::Reply ServerCore::HandleRegionWrite(const Message& msg) {
   stats_.region_writes[a.region]++;
   int err = hooks_->RegionWrite(a.region, a.offset, msg.payload() + sizeof(a), a.count);
   if (err != 0) return Reply::Error(err, "device write failed");
-  Reply reply;
-  AppendStruct(&reply.payload, a);  // offset, region, count; no data
+  Reply reply;  // offset, region, count; no data (and nothing at all when posted)
+  reply.head = a;
+  reply.has_head = true;
   return reply;
 }
 

@@ -56,8 +56,8 @@ int ServerCore::AwaitDmaReply(uint16_t msg_id, Message* reply) {
     Message msg;
     RecvStatus st = conn_->transport.Receive(&msg);
     if (st == RecvStatus::kMessage) {
-      stats_.bytes_in += msg.bytes.size();
-      const Header& mh = msg.header();
+      stats_.bytes_in += msg.size;
+      const Header mh = msg.header();
       bool is_reply = (mh.flags & kFlagTypeMask) == kFlagTypeReply;
       if (is_reply && mh.msg_id == msg_id) {
         *reply = std::move(msg);
@@ -85,7 +85,7 @@ int ServerCore::AwaitDmaReply(uint16_t msg_id, Message* reply) {
 
 int ServerCore::DmaReplyResult(const Message& reply, uint64_t iova, uint8_t* buf, uint64_t len,
                                bool to_guest) {
-  const Header& h = reply.header();
+  const Header h = reply.header();
   if (h.flags & kFlagError) return h.error != 0 ? -static_cast<int>(h.error) : -EIO;
   DmaAccess echo{};
   // [SPEC]: the DMA_WRITE reply's count may be 4 bytes wide; only addr is compared for it

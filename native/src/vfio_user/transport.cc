@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -40,11 +41,82 @@ int ProbeLive(const sockaddr_un& addr) {
 }  // namespace
 
 Transport::Transport(UniqueFd sock, uint32_t max_msg_size)
-    : sock_(std::move(sock)), max_msg_size_(max_msg_size) {}
+    : sock_(std::move(sock)), max_msg_size_(max_msg_size), rx_(kRecvChunk) {}
 
-ssize_t Transport::RecvSome(uint8_t* dst, size_t len) {
+bool Transport::HasBuffered() const {
+  size_t avail = rx_end_ - rx_begin_;
+  if (avail < kHeaderSize) return false;
+  Header h;
+  std::memcpy(&h, rx_.data() + rx_begin_, sizeof(h));
+  return h.msg_size < kHeaderSize || h.msg_size > max_msg_size_ || avail >= h.msg_size;
+}
+
+Transport::Take Transport::TakeBuffered(Message* out) {
+  size_t avail = rx_end_ - rx_begin_;
+  if (avail < kHeaderSize) return Take::kNone;
+  std::memcpy(&header_, rx_.data() + rx_begin_, kHeaderSize);
+  if (header_.msg_size < kHeaderSize || header_.msg_size > max_msg_size_) return Take::kBadFrame;
+  if (avail < header_.msg_size) return Take::kNone;
+  size_t start = rx_begin_;
+  size_t end = start + header_.msg_size;
+  out->view = rx_.data() + start;
+  out->size = header_.msg_size;
+  out->own.clear();
+  out->fds.clear();
+  out->fds_truncated = false;
+  for (auto it = fd_groups_.begin(); it != fd_groups_.end();) {
+    if (it->anchor < start || it->anchor >= end) {
+      ++it;
+      continue;
+    }
+    out->fds_truncated = out->fds_truncated || it->truncated;
+    for (UniqueFd& fd : it->fds) {
+      if (out->fds.size() < kMaxFdsPerMessage) {
+        out->fds.push_back(std::move(fd));
+      } else {
+        out->fds_truncated = true;  // closed with the group below
+      }
+    }
+    it = fd_groups_.erase(it);
+  }
+  rx_begin_ = end;
+  return Take::kMessage;
+}
+
+void Transport::MakeRoom() {
+  size_t avail = rx_end_ - rx_begin_;
+  size_t need = kHeaderSize;  // the whole first message must fit once its header is known
+  if (avail >= kHeaderSize) {
+    Header h;
+    std::memcpy(&h, rx_.data() + rx_begin_, sizeof(h));
+    need = h.msg_size;  // validated by TakeBuffered before any read
+  }
+  need = std::max(need, avail + 1);
+  if (rx_end_ < rx_.size() && rx_begin_ + need <= rx_.size()) return;
+  size_t size = std::max(rx_.size(), need);
+  if (pinned_) {
+    // a view handed out by Next points before rx_begin_: move on to a fresh buffer and keep
+    // this one alive until that view is released (only inside a DMA reply wait)
+    std::vector<uint8_t> fresh(size);
+    std::memcpy(fresh.data(), rx_.data() + rx_begin_, avail);
+    retired_ = std::move(rx_);
+    rx_ = std::move(fresh);
+    pinned_ = false;
+  } else {
+    if (rx_begin_ > 0) std::memmove(rx_.data(), rx_.data() + rx_begin_, avail);
+    if (size > rx_.size()) rx_.resize(size);
+  }
+  for (FdGroup& g : fd_groups_) g.anchor -= rx_begin_;
+  rx_begin_ = 0;
+  rx_end_ = avail;
+}
+
+ssize_t Transport::Fill() {
+  if (rx_begin_ == rx_end_ && !pinned_) rx_begin_ = rx_end_ = 0;
+  MakeRoom();
   alignas(cmsghdr) uint8_t control[kCmsgSpace];
-  iovec iov{dst, len};
+  size_t space = rx_.size() - rx_end_;
+  iovec iov{rx_.data() + rx_end_, space};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -54,8 +126,15 @@ ssize_t Transport::RecvSome(uint8_t* dst, size_t len) {
   do {
     n = ::recvmsg(sock_.Get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-  if (msg.msg_flags & MSG_CTRUNC) fds_truncated_ = true;  // the kernel dropped the excess fds
+  if (n < 0) {
+    may_read_ = false;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+  if (n == 0) return 0;
+  bool got_fds = (msg.msg_flags & MSG_CTRUNC) != 0;
+  FdGroup group;
+  group.anchor = rx_end_ + static_cast<size_t>(n) - 1;  // the fds came with the last bytes
+  group.truncated = got_fds;                            // the kernel dropped the excess fds
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -63,15 +142,46 @@ ssize_t Transport::RecvSome(uint8_t* dst, size_t len) {
       int fd;
       // SAFETY: CMSG_DATA holds `count` ints per cmsg_len; memcpy avoids unaligned reads.
       std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (fds_.size() < kMaxFdsPerMessage) {
-        fds_.emplace_back(fd);
+      got_fds = true;
+      if (group.fds.size() < kMaxFdsPerMessage) {
+        group.fds.emplace_back(fd);
       } else {
         ::close(fd);
-        fds_truncated_ = true;
+        group.truncated = true;
       }
     }
   }
+  if (got_fds) fd_groups_.push_back(std::move(group));
+  // short and without fds: the socket was empty at that moment (the kernel stops early only
+  // after an skb with fds), so the next read waits for the poll to say readable again
+  may_read_ = static_cast<size_t>(n) == space || got_fds;
+  rx_end_ += static_cast<size_t>(n);
   return n;
+}
+
+RecvStatus Transport::Next(Message* out) {
+  pinned_ = false;  // the previous view is released
+  if (!retired_.empty()) std::vector<uint8_t>().swap(retired_);
+  if (!sock_.Valid()) {
+    error_ = EBADF;
+    return RecvStatus::kError;
+  }
+  for (;;) {
+    Take t = TakeBuffered(out);
+    if (t == Take::kMessage) {
+      pinned_ = true;
+      return RecvStatus::kMessage;
+    }
+    if (t == Take::kBadFrame) return RecvStatus::kBadFrame;
+    if (!may_read_) return RecvStatus::kAgain;
+    ssize_t n = Fill();
+    if (n == -EAGAIN) return RecvStatus::kAgain;
+    if (n == 0) return RecvStatus::kEof;
+    if (n < 0) {
+      error_ = static_cast<int>(-n);
+      return RecvStatus::kError;
+    }
+  }
 }
 
 RecvStatus Transport::Receive(Message* out) {
@@ -79,42 +189,21 @@ RecvStatus Transport::Receive(Message* out) {
     error_ = EBADF;
     return RecvStatus::kError;
   }
-  while (header_got_ < kHeaderSize || body_got_ < body_.size()) {
-    bool in_header = header_got_ < kHeaderSize;
-    // SAFETY: header_ is a 16-byte POD filled from its first unread byte; body_ has
-    // body_.size() bytes and body_got_ < body_.size() here.
-    uint8_t* dst =
-        in_header ? reinterpret_cast<uint8_t*>(&header_) + header_got_ : body_.data() + body_got_;
-    size_t want = in_header ? kHeaderSize - header_got_ : body_.size() - body_got_;
-    ssize_t n = RecvSome(dst, want);
+  for (;;) {
+    Take t = TakeBuffered(out);
+    if (t == Take::kMessage) {
+      out->Own();
+      return RecvStatus::kMessage;
+    }
+    if (t == Take::kBadFrame) return RecvStatus::kBadFrame;
+    ssize_t n = Fill();
     if (n == -EAGAIN) return RecvStatus::kAgain;
     if (n == 0) return RecvStatus::kEof;
     if (n < 0) {
       error_ = static_cast<int>(-n);
       return RecvStatus::kError;
     }
-    if (!in_header) {
-      body_got_ += static_cast<size_t>(n);
-      continue;
-    }
-    header_got_ += static_cast<size_t>(n);
-    if (header_got_ < kHeaderSize) continue;
-    if (header_.msg_size < kHeaderSize || header_.msg_size > max_msg_size_) {
-      fds_.clear();
-      return RecvStatus::kBadFrame;
-    }
-    body_.resize(header_.msg_size);
-    std::memcpy(body_.data(), &header_, kHeaderSize);
-    body_got_ = kHeaderSize;
   }
-  out->bytes = std::move(body_);
-  out->fds = std::move(fds_);
-  out->fds_truncated = fds_truncated_;
-  body_ = {};
-  fds_.clear();
-  body_got_ = header_got_ = 0;
-  fds_truncated_ = false;
-  return RecvStatus::kMessage;
 }
 
 int Transport::Send(std::vector<uint8_t> bytes, const std::vector<int>& fds) {
@@ -130,6 +219,61 @@ int Transport::Send(std::vector<uint8_t> bytes, const std::vector<int>& fds) {
   }
   queued_bytes_ += bytes.size();
   out.bytes = std::move(bytes);
+  queue_.push_back(std::move(out));
+  int r = Flush();
+  return r < 0 ? r : 0;
+}
+
+int Transport::SendV(const iovec* iov, int iovcnt, const int* fds, size_t nfds) {
+  if (!sock_.Valid()) return -EBADF;
+  if (nfds > kMaxFdsPerMessage) return -EINVAL;
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  size_t sent = 0;
+  if (queue_.empty()) {
+    alignas(cmsghdr) uint8_t control[kCmsgSpace];
+    msghdr msg{};
+    // SAFETY: sendmsg only reads the iovecs; the const_cast is for the msghdr field's type.
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    if (nfds > 0) {
+      // SAFETY: SCM_RIGHTS passes the caller's fds; the kernel takes its own references.
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+      std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    ssize_t n;
+    do {
+      n = ::sendmsg(sock_.Get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EWOULDBLOCK) return -errno;
+    if (n > 0) sent = static_cast<size_t>(n);
+    if (sent == total) return 0;
+  }
+  // the rest waits in the queue, in order behind what is already there
+  if (queued_bytes_ + (total - sent) > kMaxSendQueueBytes) return -ENOBUFS;
+  Outgoing out;
+  if (sent == 0) {
+    for (size_t i = 0; i < nfds; ++i) {
+      int copy = ::fcntl(fds[i], F_DUPFD_CLOEXEC, 0);  // the caller may close its own now
+      if (copy < 0) return -errno;
+      out.fds.emplace_back(copy);
+    }
+  }
+  out.bytes.reserve(total - sent);
+  size_t skip = sent;
+  for (int i = 0; i < iovcnt; ++i) {
+    const uint8_t* base = static_cast<const uint8_t*>(iov[i].iov_base);
+    size_t len = iov[i].iov_len;
+    size_t from = std::min(skip, len);
+    skip -= from;
+    out.bytes.insert(out.bytes.end(), base + from, base + len);
+  }
+  queued_bytes_ += out.bytes.size();
   queue_.push_back(std::move(out));
   int r = Flush();
   return r < 0 ? r : 0;
@@ -180,9 +324,8 @@ int Transport::Flush() {
 void Transport::Close() {
   queue_.clear();
   queued_bytes_ = 0;
-  fds_.clear();
-  body_ = {};
-  body_got_ = header_got_ = 0;
+  fd_groups_.clear();
+  rx_begin_ = rx_end_ = 0;
   sock_.Reset();
 }
 
