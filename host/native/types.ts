@@ -350,6 +350,22 @@ export interface Native {
   Iommu: new (kind: IommuKind) => NativeIommu;
   DmaBuffer: new (sizeBytes: number) => NativeDmaBuffer;
   EventFd: new () => NativeEventFd;
+  /**
+   * Benchmarks only (bench/lab/vfio-bench.ts): n x (map, unmap) of [iova, iova + sizeBytes) of
+   * `buffer` in one native loop, read+write; returns the elapsed nanoseconds. 'backend': the
+   * backend's ioctls alone (no DMA table), what bench/c/vfio_bench.c does; 'table': the full
+   * dmaMap/dmaUnmap path (table, IOVA range checks) without any JS crossing per call.
+   * Refused like dmaMap when the range is not mappable; stops at the first error.
+   */
+  benchDmaLoop(
+    iommu: NativeIommu,
+    buffer: NativeDmaBuffer,
+    bufferOffset: number,
+    iova: bigint,
+    sizeBytes: number,
+    n: number,
+    mode: 'backend' | 'table',
+  ): number;
   /** present only in vfio_core_fake.node */
   fake?: NativeFakeKernel;
 }
@@ -362,6 +378,7 @@ export const NATIVE_KEYS = {
   Iommu: true,
   DmaBuffer: true,
   EventFd: true,
+  benchDmaLoop: true,
   fake: true,
 } as const satisfies Record<keyof Native, true>;
 

@@ -129,6 +129,11 @@ export class Iommu {
     this.kind = n.kind;
   }
 
+  /** @internal the native handle (benchmarks: native().benchDmaLoop) */
+  get native(): NativeIommu {
+    return this.#n;
+  }
+
   /** Opens a device through this backend. */
   openDevice(spec: { bdf: string; groupPath?: string; cdevPath?: string }): VfioDevice {
     return new VfioDevice(this.#n.openDevice(spec), this.kind);

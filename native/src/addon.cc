@@ -39,6 +39,7 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   exports.Set("Iommu", iommu);
   exports.Set("DmaBuffer", dma_buffer);
   exports.Set("EventFd", eventfd);
+  exports.Set("benchDmaLoop", Napi::Function::New(env, JsIommu::JsBenchDmaLoop, "benchDmaLoop"));
 #ifdef VFIOBOX_FAKE
   exports.Set("fake", CreateFakeExport(env));
 #else

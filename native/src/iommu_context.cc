@@ -129,6 +129,36 @@ Expected<uint64_t> IommuContext::DmaUnmap(uint64_t iova, uint64_t size) {
   return bytes;
 }
 
+Status IommuContext::DmaMapUnmapLoop(const std::shared_ptr<void>& owner, uint8_t* hva,
+                                     uint64_t buffer_offset, uint64_t iova, uint64_t size,
+                                     uint32_t flags, uint64_t n, bool through_table) {
+  if (through_table) {
+    for (uint64_t i = 0; i < n; ++i) {
+      if (Status s = DmaMap(owner, hva, buffer_offset, iova, size, flags); !s.ok()) return s;
+      auto bytes = DmaUnmap(iova, size);
+      if (!bytes.ok()) return bytes.status();
+    }
+    return Status();
+  }
+  if (Closed()) return ClosedStatus(kind_ == "iommufd" ? "IOMMU_IOAS_MAP" : "VFIO_IOMMU_MAP_DMA");
+  const char* op = backend_->MapOp();
+  if (!backend_->SupportsDma())
+    return Status::Custom(op, ENOTSUP, "ERR_VFIO_NOIOMMU_DMA", "no-IOMMU mode cannot map DMA");
+  if (int r = table_.CheckMap(iova, size); r < 0) return Status(op, -r, RangeDetail(iova, size));
+  if (Status s = CheckIovaRanges(iova, size); !s.ok()) return s;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (Status s = backend_->DmaMap(iova, size, hva, flags); !s.ok()) return s;
+    auto unmapped = backend_->DmaUnmap(iova, size);
+    if (!unmapped.ok()) return unmapped.status();
+    if (*unmapped != size) {
+      return Status::Custom(backend_->UnmapOp(), EIO, "ERR_VFIO_TABLE_MISMATCH",
+                            "the kernel unmapped a different byte count than was mapped",
+                            RangeDetail(iova, size));
+    }
+  }
+  return Status();
+}
+
 void IommuContext::Close() {
   if (Closed()) return;
   for (auto& weak : devices_) {

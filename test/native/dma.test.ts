@@ -79,6 +79,37 @@ for (const kind of ['legacy', 'iommufd'] as IommuKind[]) {
     iommu.close();
   });
 
+  test(`${kind}: benchDmaLoop maps and unmaps n times and leaves nothing mapped`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(2 * PAGE);
+    for (const mode of ['backend', 'table'] as const) {
+      const ns = native.benchDmaLoop(iommu, buf, PAGE, 0x100000n, PAGE, 5, mode);
+      assert.ok(ns >= 0, `${mode}: elapsed ns ${ns}`);
+      assert.equal(iommu.dmaList(), []);
+      assert.is(fake.mappedBytes(), 0);
+    }
+    iommu.close();
+  });
+
+  test(`${kind}: benchDmaLoop refuses a mapped range and reports a kernel failure`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(PAGE);
+    iommu.dmaMap(buf, 0, 0x100000n, PAGE, RW);
+    const e = caught(() =>
+      native.benchDmaLoop(iommu, buf, 0, 0x100000n, PAGE, 3, 'backend'),
+    ) as VfioError;
+    assert.is(e.code, 'EEXIST');
+    assert.is(fake.mappedBytes(), PAGE, 'the existing mapping is untouched');
+    fake.injectError(mapOp, 12);
+    const f = caught(() =>
+      native.benchDmaLoop(iommu, buf, 0, 0x200000n, PAGE, 3, 'backend'),
+    ) as VfioError;
+    assert.is(f.code, 'ENOMEM');
+    assert.is(f.op, mapOp);
+    assert.is(fake.mappedBytes(), PAGE);
+    iommu.close();
+  });
+
   test(`${kind}: a partial unmap that would split an entry is refused with EINVAL`, () => {
     const { iommu } = openEdu(kind);
     const buf = new native.DmaBuffer(4 * PAGE);

@@ -35,6 +35,8 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit JsIommu(const Napi::CallbackInfo& info);
+  /** benchDmaLoop(iommu, buffer, bufferOffset, iova, sizeBytes, n, mode): elapsed ns. */
+  static Napi::Value JsBenchDmaLoop(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value JsKind(const Napi::CallbackInfo& info);

@@ -2,6 +2,8 @@
 // JS class Iommu (NativeIommu in host/native/types.ts).
 #include <linux/vfio.h>
 
+#include <chrono>
+
 #include "native/src/errors.h"
 #include "native/src/js/classes.h"
 #include "native/src/js/common.h"
@@ -160,6 +162,39 @@ Napi::Value JsIommu::JsDmaMapBatch(const Napi::CallbackInfo& info) {
            ArgBigU64(iovas.Get(i), "iovas[i]"), size, flags);
   }
   return env.Undefined();
+}
+
+Napi::Value JsIommu::JsBenchDmaLoop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(Data(env).iommu_ctor.Value())) {
+    ThrowTypeError(env, "iommu", "an Iommu", info[0]);
+  }
+  JsIommu* iommu = JsIommu::Unwrap(info[0].As<Napi::Object>());
+  JsDmaBuffer* buffer = ArgBuffer(info[1]);
+  uint64_t offset = ArgUint(info[2], "bufferOffset");
+  uint64_t iova = ArgBigU64(info[3], "iova");
+  uint64_t size = ArgUint(info[4], "sizeBytes");
+  uint64_t n = ArgUint(info[5], "n");
+  std::string mode = ArgString(info[6], "mode");
+  if (mode != "backend" && mode != "table") {
+    ThrowRangeError(env, "mode", "'backend' or 'table'", info[6]);
+  }
+  const auto& mem = buffer->Memory(env, "benchDmaLoop");
+  uint64_t length = mem->map.Length();
+  if (offset > length || size > length - offset) {
+    ThrowRangeError(env, "bufferOffset + sizeBytes",
+                    "at most the buffer size " + std::to_string(length), info[4]);
+  }
+  // SAFETY: offset + size <= the mapping's length (checked above): hva stays in the buffer.
+  uint8_t* hva = mem->map.Data() + offset;
+  constexpr uint32_t kRw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = iommu->ctx_->DmaMapUnmapLoop(mem, hva, offset, iova, size, kRw, n, mode == "table");
+  auto t1 = std::chrono::steady_clock::now();
+  if (!s.ok()) ThrowErrno(env, s);
+  return Napi::Number::New(
+      env,
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
 }
 
 Napi::Value JsIommu::JsDmaList(const Napi::CallbackInfo& info) {
