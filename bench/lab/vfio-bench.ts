@@ -153,11 +153,12 @@ function benchBatch(args: Args, iommu: Iommu): void {
   const buf = new DmaBuffer(k * page);
   try {
     buf.fill(0, k * page, 0x5a);
-    const iovas: bigint[] = [];
-    const offsets: number[] = [];
+    // the typed form of dmaMapBatch: the addon reads both lists in place
+    const iovas = new BigUint64Array(k);
+    const offsets = new BigUint64Array(k);
     for (let i = 0; i < k; i++) {
-      iovas.push(IOVA_BATCH + BigInt(i * page));
-      offsets.push(i * page);
+      iovas[i] = IOVA_BATCH + BigInt(i * page);
+      offsets[i] = BigInt(i * page);
     }
     const span = k * page;
     for (let w = 0; w < Math.floor(rounds / 10) + 1; w++) {

@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -161,14 +161,19 @@ export interface NativeIommu {
   ): void;
   /** unmaps [iova, iova+size); returns the bytes unmapped (0 if none); EINVAL if it would split an entry */
   dmaUnmap(iova: bigint, sizeBytes: number): number;
-  /** same as n dmaMap calls (stops at the first error, which it throws; earlier maps stay) */
+  /**
+   * same as n dmaMap calls (stops at the first error, which it throws; earlier maps stay).
+   * Either two arrays or two BigUint64Arrays (read in place: no per-entry N-API call).
+   */
   dmaMapBatch(
     buffer: NativeDmaBuffer,
-    bufferOffsets: number[],
-    iovas: bigint[],
+    bufferOffsets: number[] | BigUint64Array,
+    iovas: bigint[] | BigUint64Array,
     sizeBytes: number,
     flags: number,
   ): void;
+  /** same as one dmaUnmap per iova, in order; returns the total bytes; stops at the first error */
+  dmaUnmapBatch(iovas: BigUint64Array, sizeBytes: number): number;
   dmaList(): NativeDmaEntry[];
   /** closes devices' shared state, unmaps everything, closes fds; idempotent */
   close(): void;

@@ -57,6 +57,8 @@ class IommuContext {
 
  private:
   Status ClosedStatus(const char* op) const;
+  /** fills ranges_ from the backend unless cached. */
+  Status LoadRanges();
   Status CheckIovaRanges(uint64_t iova, uint64_t size);
 
   std::unique_ptr<IommuBackend> backend_;
