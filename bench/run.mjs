@@ -150,19 +150,27 @@ const stat = (rs) => {
   };
 };
 
-// rows: [op label, backend, C impl, TS impl, op key]
+// rows: [op label, backend, C impl, TS impl, op key, info only]
+// The native-loop rows (benchDmaLoop: the same pairs in one native call) carry no goal: they
+// split the gap into the per-call path (JS + N-API + addon) and what the process adds.
 const rowDefs = [];
 for (const backend of ['legacy', 'iommufd']) {
   rowDefs.push(['dma-4k', backend, 'c', 'ts', 'dma-4k']);
+  rowDefs.push(['dma-4k native loop, backend', backend, 'c', 'native-backend', 'dma-4k', true]);
+  rowDefs.push(['dma-4k native loop, table', backend, 'c', 'native-table', 'dma-4k', true]);
+  rowDefs.push(['dma-4k 1 native call/pair', backend, 'c', 'native-table-x1', 'dma-4k', true]);
   rowDefs.push([`dma-4k batch`, backend, 'c-batch', 'ts-batch', 'dma-4k']);
   rowDefs.push(['dma-2m', backend, 'c', 'ts', 'dma-2m']);
+  rowDefs.push(['dma-2m native loop, backend', backend, 'c', 'native-backend', 'dma-2m', true]);
+  rowDefs.push(['dma-2m native loop, table', backend, 'c', 'native-table', 'dma-2m', true]);
+  rowDefs.push(['dma-2m 1 native call/pair', backend, 'c', 'native-table-x1', 'dma-2m', true]);
   rowDefs.push(['bar-read', backend, 'c', 'ts', 'bar-read']);
 }
-const rows = rowDefs.map(([label, backend, cImpl, tsImpl, op]) => {
+const rows = rowDefs.map(([label, backend, cImpl, tsImpl, op, info = false]) => {
   const c = stat(pick(cImpl, backend, op));
   const ts = stat(pick(tsImpl, backend, op));
   const ratio = c && ts ? c.median / ts.median : null;
-  const goal = GOALS[op] ?? null;
+  const goal = info ? null : (GOALS[op] ?? null);
   const met = ratio === null || goal === null ? null : ratio >= goal;
   return { label, backend, op, cImpl, tsImpl, c, ts, ratio, goal, met };
 });

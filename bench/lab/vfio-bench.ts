@@ -3,15 +3,20 @@
 // bench/c/vfio_bench.c, through vfiobox's public TS API, printed as the same JSON lines.
 //
 //   node build/bench/lab/vfio-bench.js --bdf 0000:00:04.0 --backend legacy|iommufd
-//        [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch]
+//        [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch,native]
 //
 //   impl "ts"       dma-4k / dma-2m: N x (iommu.dmaMap, iommu.dmaUnmap); bar-read: N x read32(0)
 //   impl "ts-batch" dma-4k: rounds of (dmaMapBatch of K 4 KiB pages at consecutive IOVAs, one
 //                   dmaUnmap of the whole range); the C twin is impl "c-batch"
+//   impl "native-backend" / "native-table" (op "native" in --ops) dma-4k / dma-2m: the same N
+//                   pairs in ONE native call (benchDmaLoop, timed inside C++): the backend's
+//                   ioctls alone / the whole dmaMap+dmaUnmap path; no JS between the ioctls
+//   impl "native-table-x1": N JS calls of benchDmaLoop(n = 1, 'table'): one crossing per pair
 // Runs inside the lab guest (bench/lab/run-all.sh); exit 1 with a message on any failure.
 
 import type { Iommu, VfioDevice } from '../../host/index.js';
 import { DmaBuffer, openDevice } from '../../host/index.js';
+import { native } from '../../host/vfio/native.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -32,7 +37,7 @@ interface Args {
 
 function usage(msg: string): never {
   process.stderr.write(
-    `vfio-bench: ${msg}\nusage: vfio-bench --bdf BDF --backend legacy|iommufd [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch]\n`,
+    `vfio-bench: ${msg}\nusage: vfio-bench --bdf BDF --backend legacy|iommufd [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch,native]\n`,
   );
   process.exit(2);
 }
@@ -45,7 +50,7 @@ function parseArgs(argv: string[]): Args {
     n2m: 200,
     nbar: 200000,
     batch: 64,
-    ops: new Set(['dma-4k', 'dma-2m', 'bar-read', 'batch']),
+    ops: new Set(['dma-4k', 'dma-2m', 'bar-read', 'batch', 'native']),
   };
   let backendSeen = false;
   for (let i = 0; i < argv.length; i += 2) {
@@ -123,6 +128,19 @@ function benchDma(
       iommu.dmaUnmap(iova, size);
     }
     emit(args, 'ts', op, n, process.hrtime.bigint() - t0);
+    if (args.ops.has('native')) {
+      const bench = native().benchDmaLoop;
+      for (const mode of ['backend', 'table'] as const) {
+        bench(iommu.native, buf.native, 0, iova, size, warm, mode);
+        const ns = bench(iommu.native, buf.native, 0, iova, size, n, mode);
+        emit(args, `native-${mode}`, op, n, BigInt(Math.round(ns)));
+      }
+      // one native call per (map, unmap) pair: JS runs between the pairs again
+      for (let i = 0; i < warm; i++) bench(iommu.native, buf.native, 0, iova, size, 1, 'table');
+      const t1 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) bench(iommu.native, buf.native, 0, iova, size, 1, 'table');
+      emit(args, 'native-table-x1', op, n, process.hrtime.bigint() - t1);
+    }
   } finally {
     buf.close();
   }
@@ -135,11 +153,12 @@ function benchBatch(args: Args, iommu: Iommu): void {
   const buf = new DmaBuffer(k * page);
   try {
     buf.fill(0, k * page, 0x5a);
-    const iovas: bigint[] = [];
-    const offsets: number[] = [];
+    // the typed form of dmaMapBatch: the addon reads both lists in place
+    const iovas = new BigUint64Array(k);
+    const offsets = new BigUint64Array(k);
     for (let i = 0; i < k; i++) {
-      iovas.push(IOVA_BATCH + BigInt(i * page));
-      offsets.push(i * page);
+      iovas[i] = IOVA_BATCH + BigInt(i * page);
+      offsets[i] = BigInt(i * page);
     }
     const span = k * page;
     for (let w = 0; w < Math.floor(rounds / 10) + 1; w++) {

@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -161,14 +161,19 @@ export interface NativeIommu {
   ): void;
   /** unmaps [iova, iova+size); returns the bytes unmapped (0 if none); EINVAL if it would split an entry */
   dmaUnmap(iova: bigint, sizeBytes: number): number;
-  /** same as n dmaMap calls (stops at the first error, which it throws; earlier maps stay) */
+  /**
+   * same as n dmaMap calls (stops at the first error, which it throws; earlier maps stay).
+   * Either two arrays or two BigUint64Arrays (read in place: no per-entry N-API call).
+   */
   dmaMapBatch(
     buffer: NativeDmaBuffer,
-    bufferOffsets: number[],
-    iovas: bigint[],
+    bufferOffsets: number[] | BigUint64Array,
+    iovas: bigint[] | BigUint64Array,
     sizeBytes: number,
     flags: number,
   ): void;
+  /** same as one dmaUnmap per iova, in order; returns the total bytes; stops at the first error */
+  dmaUnmapBatch(iovas: BigUint64Array, sizeBytes: number): number;
   dmaList(): NativeDmaEntry[];
   /** closes devices' shared state, unmaps everything, closes fds; idempotent */
   close(): void;
@@ -388,6 +393,22 @@ export interface Native {
   Iommu: new (kind: IommuKind) => NativeIommu;
   DmaBuffer: new (sizeBytes: number) => NativeDmaBuffer;
   EventFd: new () => NativeEventFd;
+  /**
+   * Benchmarks only (bench/lab/vfio-bench.ts): n x (map, unmap) of [iova, iova + sizeBytes) of
+   * `buffer` in one native loop, read+write; returns the elapsed nanoseconds. 'backend': the
+   * backend's ioctls alone (no DMA table), what bench/c/vfio_bench.c does; 'table': the full
+   * dmaMap/dmaUnmap path (table, IOVA range checks) without any JS crossing per call.
+   * Refused like dmaMap when the range is not mappable; stops at the first error.
+   */
+  benchDmaLoop(
+    iommu: NativeIommu,
+    buffer: NativeDmaBuffer,
+    bufferOffset: number,
+    iova: bigint,
+    sizeBytes: number,
+    n: number,
+    mode: 'backend' | 'table',
+  ): number;
   /** present only in vfio_core_fake.node */
   fake?: NativeFakeKernel;
 }
@@ -400,6 +421,7 @@ export const NATIVE_KEYS = {
   Iommu: true,
   DmaBuffer: true,
   EventFd: true,
+  benchDmaLoop: true,
   fake: true,
 } as const satisfies Record<keyof Native, true>;
 

@@ -115,6 +115,20 @@ function checkSize(name: string, value: number): void {
   }
 }
 
+/** The list as a BigUint64Array (itself when it is one); RangeError for a value outside u64. */
+function toU64(list: readonly (bigint | number)[] | BigUint64Array): BigUint64Array {
+  if (list instanceof BigUint64Array) return list;
+  const out = new BigUint64Array(list.length);
+  list.forEach((v, i) => {
+    const b = typeof v === 'bigint' ? v : Number.isSafeInteger(v) ? BigInt(v) : -1n;
+    if (b < 0n || b >= 1n << 64n) {
+      throw new RangeError(`entry ${i} must be an integer in [0, 2^64) (received ${v})`);
+    }
+    out[i] = b;
+  });
+  return out;
+}
+
 /** Default DMA permissions: the device may read and write. */
 export const DMA_READ_WRITE = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 
@@ -127,6 +141,11 @@ export class Iommu {
   constructor(n: NativeIommu) {
     this.#n = n;
     this.kind = n.kind;
+  }
+
+  /** @internal the native handle (benchmarks: native().benchDmaLoop) */
+  get native(): NativeIommu {
+    return this.#n;
   }
 
   /** Opens a device through this backend. */
@@ -156,11 +175,15 @@ export class Iommu {
     this.#n.dmaMap(buffer.native, bufferOffset, iova, sizeBytes, flags);
   }
 
-  /** n mappings of `sizeBytes` each in one native call (the batch form for small maps). */
+  /**
+   * n mappings of `sizeBytes` each in one native call (the batch form for small maps). With
+   * BigUint64Arrays for both lists the addon reads them in place, which is the fast form;
+   * plain arrays work too. Stops at the first error (thrown); earlier maps stay.
+   */
   dmaMapBatch(
     buffer: DmaBuffer,
-    iovas: bigint[],
-    bufferOffsets: number[],
+    iovas: bigint[] | BigUint64Array,
+    bufferOffsets: number[] | BigUint64Array,
     sizeBytes: number,
     flags = DMA_READ_WRITE,
   ): void {
@@ -169,7 +192,19 @@ export class Iommu {
         `iovas and bufferOffsets differ in length (${iovas.length} vs ${bufferOffsets.length})`,
       );
     }
+    checkSize('sizeBytes', sizeBytes);
+    if (iovas instanceof BigUint64Array || bufferOffsets instanceof BigUint64Array) {
+      // one typed form for the addon: convert whichever list is a plain array
+      this.#n.dmaMapBatch(buffer.native, toU64(bufferOffsets), toU64(iovas), sizeBytes, flags);
+      return;
+    }
     this.#n.dmaMapBatch(buffer.native, bufferOffsets, iovas, sizeBytes, flags);
+  }
+
+  /** Unmaps [iova, iova+sizeBytes) for each iova, in order; returns the total bytes unmapped. */
+  dmaUnmapBatch(iovas: bigint[] | BigUint64Array, sizeBytes: number): number {
+    checkSize('sizeBytes', sizeBytes);
+    return this.#n.dmaUnmapBatch(toU64(iovas), sizeBytes);
   }
 
   /** Unmaps [iova, iova+sizeBytes); returns the bytes unmapped. */

@@ -13,7 +13,7 @@ namespace vfiobox {
 
 namespace {
 
-constexpr int kAbiVersion = 2;  // NATIVE_ABI_VERSION in host/native/types.ts
+constexpr int kAbiVersion = 3;  // NATIVE_ABI_VERSION in host/native/types.ts
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "factory", "a function", info[0]);
@@ -39,6 +39,7 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   exports.Set("Iommu", iommu);
   exports.Set("DmaBuffer", dma_buffer);
   exports.Set("EventFd", eventfd);
+  exports.Set("benchDmaLoop", Napi::Function::New(env, JsIommu::JsBenchDmaLoop, "benchDmaLoop"));
 #ifdef VFIOBOX_FAKE
   exports.Set("fake", CreateFakeExport(env));
 #else

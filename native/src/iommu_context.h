@@ -41,12 +41,24 @@ class IommuContext {
                 uint64_t size, uint32_t flags);
   Expected<uint64_t> DmaUnmap(uint64_t iova, uint64_t size);
   std::vector<DmaEntry> DmaList() const { return table_.List(); }
+  /**
+   * Benchmarks only (benchDmaLoop in host/native/types.ts): n x (map, unmap) of one range, all
+   * in C++. through_table = false: the backend's DmaMap/DmaUnmap (the ioctls, as
+   * bench/c/vfio_bench.c issues them) without the table; true: this context's DmaMap/DmaUnmap
+   * (table, range checks, owner). Refused like DmaMap when the range is not mappable, so the
+   * table and the kernel never disagree. Stops at the first error.
+   */
+  Status DmaMapUnmapLoop(const std::shared_ptr<void>& owner, uint8_t* hva, uint64_t buffer_offset,
+                         uint64_t iova, uint64_t size, uint32_t flags, uint64_t n,
+                         bool through_table);
   const DmaTable& table() const { return table_; }
   /** idempotent; see the close order above. */
   void Close();
 
  private:
   Status ClosedStatus(const char* op) const;
+  /** fills ranges_ from the backend unless cached. */
+  Status LoadRanges();
   Status CheckIovaRanges(uint64_t iova, uint64_t size);
 
   std::unique_ptr<IommuBackend> backend_;

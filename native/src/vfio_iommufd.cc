@@ -68,7 +68,9 @@ Status IommufdBackend::DmaMap(uint64_t iova, uint64_t size, const void* hva, uin
   map.length = size;
   map.iova = iova;
   int r = sys::Ioctl(iommufd_.Get(), uapi::kIommuIoasMap, &map);
-  return Status::FromRet("IOMMU_IOAS_MAP", r, RangeDetail(iova, size));
+  // the detail is built on failure only: no allocation on the success path
+  if (r < 0) return Status("IOMMU_IOAS_MAP", -r, RangeDetail(iova, size));
+  return Status();
 }
 
 Expected<uint64_t> IommufdBackend::DmaUnmap(uint64_t iova, uint64_t size) {

@@ -104,8 +104,11 @@ Status LegacyBackend::DmaMap(uint64_t iova, uint64_t size, const void* hva, uint
   map.iova = iova;
   map.size = size;
   int r = sys::Ioctl(container_.Get(), VFIO_IOMMU_MAP_DMA, &map);
-  return Status::FromRet("VFIO_IOMMU_MAP_DMA", r,
-                         {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(size)}});
+  if (r < 0) {  // the detail is built on failure only: no allocation on the success path
+    return Status("VFIO_IOMMU_MAP_DMA", -r,
+                  {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(size)}});
+  }
+  return Status();
 }
 
 Expected<uint64_t> LegacyBackend::DmaUnmap(uint64_t iova, uint64_t size) {

@@ -79,6 +79,101 @@ for (const kind of ['legacy', 'iommufd'] as IommuKind[]) {
     iommu.close();
   });
 
+  test(`${kind}: dmaMapBatch reads BigUint64Arrays and dmaUnmapBatch undoes each entry`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(4 * PAGE);
+    const offsets = new BigUint64Array([0n, BigInt(2 * PAGE)]);
+    const iovas = new BigUint64Array([0x100000n, 0x300000n]);
+    iommu.dmaMapBatch(buf, offsets, iovas, PAGE, RW);
+    assert.equal(iommu.dmaList(), [
+      { iova: 0x100000n, sizeBytes: PAGE, flags: RW, bufferOffset: 0 },
+      { iova: 0x300000n, sizeBytes: PAGE, flags: RW, bufferOffset: 2 * PAGE },
+    ]);
+    assert.is(iommu.dmaUnmapBatch(iovas, PAGE), 2 * PAGE);
+    assert.equal(iommu.dmaList(), []);
+    assert.is(fake.mappedBytes(), 0);
+    iommu.close();
+  });
+
+  test(`${kind}: a typed dmaMapBatch stops at the first bad entry and keeps the earlier ones`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(2 * PAGE);
+    const offsets = new BigUint64Array([0n, BigInt(PAGE), 0n]);
+    const iovas = new BigUint64Array([0x100000n, 0x100000n, 0x200000n]);
+    const e = caught(() => iommu.dmaMapBatch(buf, offsets, iovas, PAGE, RW)) as VfioError;
+    assert.is(e.code, 'EEXIST');
+    assert.is(e.op, mapOp);
+    assert.equal(
+      iommu.dmaList().map((d) => d.iova),
+      [0x100000n],
+    );
+    assert.instance(
+      caught(() => iommu.dmaMapBatch(buf, offsets, [0x100000n, 0n, 0n], PAGE, RW)),
+      TypeError,
+    );
+    assert.instance(
+      caught(() => iommu.dmaMapBatch(buf, offsets, new BigUint64Array(2), PAGE, RW)),
+      RangeError,
+    );
+    assert.instance(
+      caught(() => iommu.dmaUnmapBatch([0x100000n] as unknown as BigUint64Array, PAGE)),
+      TypeError,
+    );
+    iommu.close();
+  });
+
+  test(`${kind}: dmaMap refuses an object that is not a DmaBuffer with a TypeError`, () => {
+    const { iommu } = openEdu(kind);
+    const notBuffer = new native.EventFd();
+    for (const bad of [notBuffer, {}, null, 5]) {
+      const e = caught(() =>
+        iommu.dmaMap(bad as unknown as Parameters<typeof iommu.dmaMap>[0], 0, 0x100000n, PAGE, RW),
+      );
+      assert.instance(e, TypeError);
+      assert.ok((e as Error).message.startsWith('buffer: expected a DmaBuffer'), String(e));
+    }
+    assert.instance(
+      caught(() =>
+        iommu.dmaMap(new native.DmaBuffer(PAGE), 0, 0x100000 as unknown as bigint, PAGE, RW),
+      ),
+      TypeError,
+    );
+    notBuffer.close();
+    assert.is(fake.mappedBytes(), 0);
+    iommu.close();
+  });
+
+  test(`${kind}: benchDmaLoop maps and unmaps n times and leaves nothing mapped`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(2 * PAGE);
+    for (const mode of ['backend', 'table'] as const) {
+      const ns = native.benchDmaLoop(iommu, buf, PAGE, 0x100000n, PAGE, 5, mode);
+      assert.ok(ns >= 0, `${mode}: elapsed ns ${ns}`);
+      assert.equal(iommu.dmaList(), []);
+      assert.is(fake.mappedBytes(), 0);
+    }
+    iommu.close();
+  });
+
+  test(`${kind}: benchDmaLoop refuses a mapped range and reports a kernel failure`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(PAGE);
+    iommu.dmaMap(buf, 0, 0x100000n, PAGE, RW);
+    const e = caught(() =>
+      native.benchDmaLoop(iommu, buf, 0, 0x100000n, PAGE, 3, 'backend'),
+    ) as VfioError;
+    assert.is(e.code, 'EEXIST');
+    assert.is(fake.mappedBytes(), PAGE, 'the existing mapping is untouched');
+    fake.injectError(mapOp, 12);
+    const f = caught(() =>
+      native.benchDmaLoop(iommu, buf, 0, 0x200000n, PAGE, 3, 'backend'),
+    ) as VfioError;
+    assert.is(f.code, 'ENOMEM');
+    assert.is(f.op, mapOp);
+    assert.is(fake.mappedBytes(), PAGE);
+    iommu.close();
+  });
+
   test(`${kind}: a partial unmap that would split an entry is refused with EINVAL`, () => {
     const { iommu } = openEdu(kind);
     const buf = new native.DmaBuffer(4 * PAGE);

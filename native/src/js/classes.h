@@ -22,6 +22,10 @@ class Transport;
 class UvPoller;
 }  // namespace vfio_user
 
+/** Tags every DmaBuffer object (napi_type_tag_object): argument checks test the tag instead of
+ *  InstanceOf, which goes through @@hasInstance in the V8 runtime (bench/README.md, profile). */
+extern const napi_type_tag kDmaBufferTypeTag;
+
 /** The memory of one DmaBuffer: anonymous, page-aligned, shared with DMA table entries. */
 struct DmaMemory {
   Mapping map;
@@ -35,6 +39,8 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit JsIommu(const Napi::CallbackInfo& info);
+  /** benchDmaLoop(iommu, buffer, bufferOffset, iova, sizeBytes, n, mode): elapsed ns. */
+  static Napi::Value JsBenchDmaLoop(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value JsKind(const Napi::CallbackInfo& info);
@@ -44,12 +50,14 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
   Napi::Value JsDmaMap(const Napi::CallbackInfo& info);
   Napi::Value JsDmaUnmap(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMapBatch(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaUnmapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaList(const Napi::CallbackInfo& info);
   Napi::Value JsClose(const Napi::CallbackInfo& info);
   void MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint64_t offset, uint64_t iova,
               uint64_t size, uint32_t flags);
 
   std::string kind_;
+  const char* map_op_ = "VFIO_IOMMU_MAP_DMA";  // op named by errors before the kernel is asked
   std::shared_ptr<IommuContext> ctx_;
 };
 

@@ -38,17 +38,23 @@ void ThrowRangeError(Napi::Env env, const char* name, const std::string& expecte
       env, std::string(name) + ": expected " + expected + ", received " + Describe(received));
 }
 
+// One N-API call per argument on the success path: napi_get_value_* itself refuses a value of
+// the wrong type (napi_*_expected, no JS exception pending), so no napi_typeof goes first.
 uint64_t ArgBigU64(const Napi::Value& v, const char* name) {
-  if (!v.IsBigInt()) ThrowTypeError(v.Env(), name, "a bigint", v);
   bool lossless = false;  // false for negative values and for values >= 2^64
-  uint64_t value = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  uint64_t value = 0;
+  if (napi_get_value_bigint_uint64(v.Env(), v, &value, &lossless) != napi_ok) {
+    ThrowTypeError(v.Env(), name, "a bigint", v);
+  }
   if (!lossless) ThrowRangeError(v.Env(), name, "a bigint in [0n, 2n ** 64n)", v);
   return value;
 }
 
 uint64_t ArgUint(const Napi::Value& v, const char* name, uint64_t max) {
-  if (!v.IsNumber()) ThrowTypeError(v.Env(), name, "a number", v);
-  double d = v.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(v.Env(), v, &d) != napi_ok) {
+    ThrowTypeError(v.Env(), name, "a number", v);
+  }
   if (!(d >= 0) || d > static_cast<double>(max) || std::floor(d) != d) {
     ThrowRangeError(v.Env(), name, "an integer in [0, " + std::to_string(max) + "]", v);
   }

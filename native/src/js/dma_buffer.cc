@@ -12,6 +12,9 @@
 
 namespace vfiobox {
 
+// random, fixed: identifies objects made by this constructor (napi_type_tag, Node-API 8)
+const napi_type_tag kDmaBufferTypeTag = {0x8f3c1a2be4d54e07ULL, 0xb61d2c9a7e0f4a53ULL};
+
 Napi::Function JsDmaBuffer::Define(Napi::Env env) {
   return DefineClass(
       env, "DmaBuffer",
@@ -32,6 +35,7 @@ JsDmaBuffer::JsDmaBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsDm
   if (r < 0) ThrowErrno(info.Env(), "mmap", -r, {{"size", DetailValue::Num(size_)}});
   memory_ = std::make_shared<DmaMemory>();
   memory_->map = Mapping(addr, size_);
+  info.This().As<Napi::Object>().TypeTag(&kDmaBufferTypeTag);
 }
 
 const std::shared_ptr<DmaMemory>& JsDmaBuffer::Memory(Napi::Env env, const char* op) {

@@ -2,6 +2,8 @@
 // JS class Iommu (NativeIommu in host/native/types.ts).
 #include <linux/vfio.h>
 
+#include <chrono>
+
 #include "native/src/errors.h"
 #include "native/src/js/classes.h"
 #include "native/src/js/common.h"
@@ -22,6 +24,7 @@ Napi::Function JsIommu::Define(Napi::Env env) {
        InstanceMethod<&JsIommu::JsDmaMap>("dmaMap"),
        InstanceMethod<&JsIommu::JsDmaUnmap>("dmaUnmap"),
        InstanceMethod<&JsIommu::JsDmaMapBatch>("dmaMapBatch"),
+       InstanceMethod<&JsIommu::JsDmaUnmapBatch>("dmaUnmapBatch"),
        InstanceMethod<&JsIommu::JsDmaList>("dmaList"), InstanceMethod<&JsIommu::JsClose>("close")});
 }
 
@@ -30,6 +33,7 @@ JsIommu::JsIommu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsIommu>(inf
   if (kind_ != "legacy" && kind_ != "iommufd" && kind_ != "noiommu") {
     ThrowRangeError(info.Env(), "kind", "'legacy', 'iommufd' or 'noiommu'", info[0]);
   }
+  if (kind_ == "iommufd") map_op_ = "IOMMU_IOAS_MAP";
   auto ctx = IommuContext::Create(kind_);
   if (!ctx.ok()) ThrowErrno(info.Env(), ctx.status());
   ctx_ = std::move(*ctx);
@@ -81,12 +85,33 @@ Napi::Value JsIommu::JsPageSizes(const Napi::CallbackInfo& info) {
 
 namespace {
 
+// Two N-API calls (tag check, unwrap), no InstanceOf: bench/README.md has the profile.
 JsDmaBuffer* ArgBuffer(const Napi::Value& v) {
   Napi::Env env = v.Env();
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env).dma_buffer_ctor.Value())) {
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, v, &kDmaBufferTypeTag, &tagged) != napi_ok || !tagged) {
+    // null/undefined: the check's ToObject left a TypeError pending; ours replaces it
+    napi_value pending;
+    bool is_pending = false;
+    if (napi_is_exception_pending(env, &is_pending) == napi_ok && is_pending) {
+      napi_get_and_clear_last_exception(env, &pending);
+    }
     ThrowTypeError(env, "buffer", "a DmaBuffer", v);
   }
   return JsDmaBuffer::Unwrap(v.As<Napi::Object>());
+}
+
+/** A BigUint64Array's elements, or nullptr when `v` is no BigUint64Array. */
+const uint64_t* BigU64Elements(Napi::Env env, const Napi::Value& v, size_t* count) {
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, count, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_biguint64_array) {
+    return nullptr;
+  }
+  // SAFETY: a BigUint64Array's data is `count` uint64_t (8-byte aligned by the spec); the
+  // caller reads it before any JS runs, so the buffer cannot be detached meanwhile.
+  return static_cast<const uint64_t*>(data);
 }
 
 uint32_t ArgDmaFlags(const Napi::Value& v) {
@@ -108,7 +133,7 @@ void JsIommu::MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint6
                     "at most the buffer size " + std::to_string(length),
                     Napi::Number::New(env, static_cast<double>(offset + size)));
   }
-  if (offset % static_cast<uint64_t>(sys::PageSize()) != 0) {
+  if (offset % ctx_->table().page_size() != 0) {
     ThrowRangeError(env, "bufferOffset", "a multiple of the page size",
                     Napi::Number::New(env, static_cast<double>(offset)));
   }
@@ -118,6 +143,8 @@ void JsIommu::MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint6
   if (!s.ok()) ThrowErrno(env, s);
 }
 
+// The per-call path of dmaMap/dmaUnmap: one N-API call per argument, nothing allocated on
+// success, and an empty return value (undefined without napi_get_undefined).
 Napi::Value JsIommu::JsDmaMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   JsDmaBuffer* buffer = ArgBuffer(info[0]);
@@ -125,10 +152,8 @@ Napi::Value JsIommu::JsDmaMap(const Napi::CallbackInfo& info) {
   uint64_t iova = ArgBigU64(info[2], "iova");
   uint64_t size = ArgUint(info[3], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[4]);
-  const auto& mem =
-      buffer->Memory(env, kind_ == "iommufd" ? "IOMMU_IOAS_MAP" : "VFIO_IOMMU_MAP_DMA");
-  MapOne(env, mem, offset, iova, size, flags);
-  return env.Undefined();
+  MapOne(env, buffer->Memory(env, map_op_), offset, iova, size, flags);
+  return Napi::Value();
 }
 
 Napi::Value JsIommu::JsDmaUnmap(const Napi::CallbackInfo& info) {
@@ -139,27 +164,92 @@ Napi::Value JsIommu::JsDmaUnmap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(*bytes));
 }
 
+// Two forms: arrays (number[] offsets, bigint[] iovas) or two BigUint64Arrays, read in place.
 Napi::Value JsIommu::JsDmaMapBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   JsDmaBuffer* buffer = ArgBuffer(info[0]);
-  if (!info[1].IsArray()) ThrowTypeError(env, "bufferOffsets", "an array of numbers", info[1]);
-  if (!info[2].IsArray()) ThrowTypeError(env, "iovas", "an array of bigints", info[2]);
-  Napi::Array offsets = info[1].As<Napi::Array>();
-  Napi::Array iovas = info[2].As<Napi::Array>();
-  if (offsets.Length() != iovas.Length()) {
+  size_t n_offsets = 0, n_iovas = 0;
+  const uint64_t* offsets = BigU64Elements(env, info[1], &n_offsets);
+  const uint64_t* iovas = offsets ? BigU64Elements(env, info[2], &n_iovas) : nullptr;
+  if (offsets && !iovas) {
+    ThrowTypeError(env, "iovas", "a BigUint64Array (as bufferOffsets is one)", info[2]);
+  }
+  if (!offsets) {
+    if (!info[1].IsArray()) {
+      ThrowTypeError(env, "bufferOffsets", "an array of numbers or a BigUint64Array", info[1]);
+    }
+    if (!info[2].IsArray()) ThrowTypeError(env, "iovas", "an array of bigints", info[2]);
+    n_offsets = info[1].As<Napi::Array>().Length();
+    n_iovas = info[2].As<Napi::Array>().Length();
+  }
+  if (n_offsets != n_iovas) {
     ThrowRangeError(env, "iovas",
-                    "as many entries as bufferOffsets (" + std::to_string(offsets.Length()) + ")",
-                    Napi::Number::New(env, iovas.Length()));
+                    "as many entries as bufferOffsets (" + std::to_string(n_offsets) + ")",
+                    Napi::Number::New(env, static_cast<double>(n_iovas)));
   }
   uint64_t size = ArgUint(info[3], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[4]);
-  const auto& mem =
-      buffer->Memory(env, kind_ == "iommufd" ? "IOMMU_IOAS_MAP" : "VFIO_IOMMU_MAP_DMA");
-  for (uint32_t i = 0; i < offsets.Length(); ++i) {
-    MapOne(env, mem, ArgUint(offsets.Get(i), "bufferOffsets[i]"),
-           ArgBigU64(iovas.Get(i), "iovas[i]"), size, flags);
+  const auto& mem = buffer->Memory(env, map_op_);
+  if (offsets) {
+    // no JS runs inside this loop (errors are thrown after it stops), so the arrays stay put
+    for (size_t i = 0; i < n_offsets; ++i) MapOne(env, mem, offsets[i], iovas[i], size, flags);
+    return Napi::Value();
   }
-  return env.Undefined();
+  Napi::Array offset_array = info[1].As<Napi::Array>();
+  Napi::Array iova_array = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < n_offsets; ++i) {
+    MapOne(env, mem, ArgUint(offset_array.Get(i), "bufferOffsets[i]"),
+           ArgBigU64(iova_array.Get(i), "iovas[i]"), size, flags);
+  }
+  return Napi::Value();
+}
+
+Napi::Value JsIommu::JsDmaUnmapBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = 0;
+  const uint64_t* iovas = BigU64Elements(env, info[0], &n);
+  if (!iovas) ThrowTypeError(env, "iovas", "a BigUint64Array", info[0]);
+  uint64_t size = ArgUint(info[1], "sizeBytes");
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto bytes = ctx_->DmaUnmap(iovas[i], size);
+    if (!bytes.ok()) ThrowErrno(env, bytes.status());
+    total += *bytes;
+  }
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
+Napi::Value JsIommu::JsBenchDmaLoop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(Data(env).iommu_ctor.Value())) {
+    ThrowTypeError(env, "iommu", "an Iommu", info[0]);
+  }
+  JsIommu* iommu = JsIommu::Unwrap(info[0].As<Napi::Object>());
+  JsDmaBuffer* buffer = ArgBuffer(info[1]);
+  uint64_t offset = ArgUint(info[2], "bufferOffset");
+  uint64_t iova = ArgBigU64(info[3], "iova");
+  uint64_t size = ArgUint(info[4], "sizeBytes");
+  uint64_t n = ArgUint(info[5], "n");
+  std::string mode = ArgString(info[6], "mode");
+  if (mode != "backend" && mode != "table") {
+    ThrowRangeError(env, "mode", "'backend' or 'table'", info[6]);
+  }
+  const auto& mem = buffer->Memory(env, iommu->map_op_);
+  uint64_t length = mem->map.Length();
+  if (offset > length || size > length - offset) {
+    ThrowRangeError(env, "bufferOffset + sizeBytes",
+                    "at most the buffer size " + std::to_string(length), info[4]);
+  }
+  // SAFETY: offset + size <= the mapping's length (checked above): hva stays in the buffer.
+  uint8_t* hva = mem->map.Data() + offset;
+  constexpr uint32_t kRw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = iommu->ctx_->DmaMapUnmapLoop(mem, hva, offset, iova, size, kRw, n, mode == "table");
+  auto t1 = std::chrono::steady_clock::now();
+  if (!s.ok()) ThrowErrno(env, s);
+  return Napi::Number::New(
+      env,
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
 }
 
 Napi::Value JsIommu::JsDmaList(const Napi::CallbackInfo& info) {
