@@ -336,6 +336,26 @@ export class ConfigSpace {
     return this.#bytes.slice();
   }
 
+  /**
+   * Takes the emulated bytes of a snapshot() back (a device model rebuilt after its worker was
+   * restarted keeps what the guest programmed: command, BARs, MSI/MSI-X control), then tells
+   * onChange about every part so interrupt routing follows.
+   * @throws RangeError for a snapshot that is not PCI_CFG_SPACE_SIZE bytes
+   */
+  restore(snapshot: Uint8Array): void {
+    if (snapshot.length !== PCI_CFG_SPACE_SIZE) {
+      throw new RangeError(`restore: expected ${PCI_CFG_SPACE_SIZE} bytes, got ${snapshot.length}`);
+    }
+    for (let i = 0; i < PCI_CFG_SPACE_SIZE; i++) {
+      if (this.#emulated[i]) this.#bytes[i] = snapshot[i] ?? 0;
+    }
+    if (!this.#onChange) return;
+    this.#onChange('command');
+    if (this.msiOffset !== undefined) this.#onChange('msi');
+    if (this.msixOffset !== undefined) this.#onChange('msix');
+    if (this.pmOffset !== undefined) this.#onChange('pm');
+  }
+
   get command(): number {
     return this.#get(PCI_COMMAND, 2);
   }

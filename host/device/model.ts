@@ -68,6 +68,10 @@ export interface PluginDeviceOptions {
   powerManagement?: boolean;
   /** fences, restarts and reloads, as they happen */
   onEvent?: (event: DeviceEvent) => void;
+  /** config space to start from (a ConfigSpace snapshot), e.g. after a worker restart */
+  configState?: Uint8Array | undefined;
+  /** called with a config-space snapshot after every config write (rare: the guest's setup) */
+  onConfigState?: ((snapshot: Uint8Array) => void) | undefined;
 }
 
 export interface PluginDeviceStats extends DeviceStats {
@@ -129,6 +133,7 @@ class PluginDevice implements PluginDeviceModel {
   readonly description: DeviceDescription;
   readonly config: ConfigSpace;
   readonly #router: InterruptRouter;
+  readonly #onConfigState: ((snapshot: Uint8Array) => void) | undefined;
   readonly #plugin: Supervisor;
   readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
   #io: Io | undefined;
@@ -187,6 +192,8 @@ class PluginDevice implements PluginDeviceModel {
       onChange: (what) => this.#router.onConfigChange(what),
     });
     this.#router = new InterruptRouter(desc, this.config);
+    if (opts.configState) this.config.restore(opts.configState);
+    this.#onConfigState = opts.onConfigState;
     this.regions = regionLayout(desc);
     this.irqs = irqLayout(desc);
     this.#plugin.start();
@@ -272,6 +279,7 @@ class PluginDevice implements PluginDeviceModel {
         const w = chunkWidth(off, data.length - at, 4) as 1 | 2 | 4;
         this.config.write(off, w, Number(loadLe(data.subarray(at, at + w))));
         at += w;
+        if (at >= data.length) this.#onConfigState?.(this.config.snapshot());
         continue;
       }
       const w = this.#barChunk(region, off, data.length - at);

@@ -14,7 +14,14 @@ import { grantFromManifest } from '../plugins/grants.js';
 import { loadPlugin } from '../plugins/loader.js';
 import { loadPolicy } from '../plugins/policy.js';
 import { VfioUserServer } from '../vfio-user/server.js';
-import { type DeviceRunStats, type DeviceSpec, HB_BUSY, HB_SEQ, type ServeEvent } from './spec.js';
+import {
+  CONFIG_STATE_EVENT,
+  type DeviceRunStats,
+  type DeviceSpec,
+  HB_BUSY,
+  HB_SEQ,
+  type ServeEvent,
+} from './spec.js';
 
 export interface RuntimeHooks {
   /** shared with the watchdog; absent when nobody watches (in-thread use, tests) */
@@ -155,6 +162,10 @@ export async function startDevice(
     },
     log: (level, message) => emit('plugin-log', { level, message }),
     onEvent: (e) => emit(e.kind, { message: e.message, ...(e.export ? { export: e.export } : {}) }),
+    // The supervisor keeps the latest config space, so a restarted worker's model resumes what
+    // the guest programmed (the socket side survives in the native server core).
+    configState: spec.configState,
+    onConfigState: (bytes) => emit(CONFIG_STATE_EVENT, { bytes }),
   });
   emit('loaded', { plugin: loaded.path, sha256: loaded.sha256, abi: loaded.abi });
   const stream = streamPath ? streamServer(streamPath, model) : undefined;

@@ -27,7 +27,12 @@ export interface DeviceSpec {
    * DMA maps, IRQ eventfds) instead of binding a new socket; set by the supervisor on restarts
    */
   adopt?: boolean | undefined;
+  /** config space the device model starts from (the supervisor's copy, after a restart) */
+  configState?: Uint8Array | undefined;
 }
+
+/** Internal event: a config-space snapshot from the worker, kept by the supervisor, never logged. */
+export const CONFIG_STATE_EVENT = 'config-state';
 
 /** A notable event, as `--log-json` prints it. */
 export interface ServeEvent {

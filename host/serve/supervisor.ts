@@ -17,6 +17,7 @@ import { loadVfioUserNative } from '../native/binding.js';
 import type { DeviceControl, WorkerData } from './device-worker.js';
 import { nodeEndpoint } from './endpoint.js';
 import {
+  CONFIG_STATE_EVENT,
   type DeviceRunStats,
   type DeviceSpec,
   HB_BUSY,
@@ -193,6 +194,10 @@ export class DeviceSupervisor extends EventEmitter {
   }
 
   #emit(event: ServeEvent): void {
+    if (event.event === CONFIG_STATE_EVENT) {
+      if (event.bytes instanceof Uint8Array) this.spec.configState = event.bytes;
+      return;
+    }
     if (event.event === 'connect') this.#consecutive = 0;
     this.emit('event', event);
   }

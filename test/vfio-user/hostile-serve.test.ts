@@ -26,6 +26,8 @@ const STATUS = 0x30;
 const FAILED = { NOT_GRANTED: 0x101, TOO_LARGE: 0x103 } as const;
 /** Small, so a runaway call is stopped quickly; far above any honest call. */
 const BUDGET_MS = 200;
+const CONFIG = 7;
+const PCI_COMMAND = 0x04;
 /** Bounds a wait for an event that must come; a test fails rather than hangs. */
 const EVENT_TIMEOUT_MS = 20_000;
 
@@ -139,6 +141,8 @@ for (const [what, code] of [
     assert.is(await h.client.read32(0, B.OK), MAGIC);
     const overrun = nextEvent(h.sup, 'watchdog-overrun');
     const restarted = nextEvent(h.sup, 'restarted');
+    // The guest's setup (here: memory decode + bus mastering) must survive the restart.
+    await h.client.regionWrite(CONFIG, PCI_COMMAND, new Uint8Array([0x06, 0x00]));
     const inFlight = h.client.read32(0, code);
     const reads = await eduAnswersUntil(restarted);
     assert.ok(reads > 0);
@@ -150,6 +154,7 @@ for (const [what, code] of [
     assert.is(await inFlight, ONES);
     assert.is((await restarted).restarts, 1);
     assert.is(await h.client.read32(0, B.OK), MAGIC);
+    assert.is((await h.client.read32(CONFIG, PCI_COMMAND)) & 0xffff, 0x06, 'config space kept');
     const st = await h.sup.stats();
     assert.is(st?.watchdogRestarts, 1);
     assert.is(st?.device.fenced, false);
