@@ -8,6 +8,7 @@ import { PCI_STATUS, PCI_STATUS_INTERRUPT } from '../../host/device/config-space
 import { IRQ_INTX, IRQ_MSI } from '../../host/device/types.js';
 import { createHarness, type Harness } from '../../host/harness/harness.js';
 import { type HostImports, WitError } from '../../host/plugins/engine.js';
+import { thrown } from '../helpers/thrown.js';
 import { compiledPlugin, MiB } from './support.js';
 
 const test = suite('edu plugin through the harness');
@@ -64,16 +65,6 @@ function nullHost(): HostImports {
     clock: { nowNs: () => 0n, setTimer() {}, cancelTimer() {} },
     byteStream: { write: () => 0, read: () => new Uint8Array(0) },
   };
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable('expected the call to throw');
-  return undefined;
 }
 
 test('ident reads 0x010000ed and liveness reads back the complement of what was written', async () => {

@@ -7,21 +7,12 @@ import * as assert from 'uvu/assert';
 import { PluginError } from '../../host/errors.js';
 import { type PluginInstance, WitError } from '../../host/plugins/engine.js';
 import { v8Engine } from '../../host/plugins/engines/v8.js';
+import { thrown } from '../helpers/thrown.js';
 import { compiledPlugin, fakeHost, MiB, pluginBytes } from './support.js';
 
 const test = suite('v8 engine');
 
 /** What `fn` threw (fails the test if it returned). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable('expected the call to throw');
-  return undefined;
-}
-
 function assertTrap(err: unknown, exportName: string, match?: RegExp): asserts err is PluginError {
   assert.instance(err, PluginError);
   const e = err as PluginError;

@@ -4,22 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CliIo, main } from '../../host/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 import { pluginBytes, pluginPath } from './support.js';
 
 const test = suite('vfiobox inspect');
-
-async function run(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
 
 /** `key  value` lines of the text output, as a map. */
 function fields(text: string): Map<string, string> {

@@ -7,22 +7,10 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseIds } from '../../host/cli/commands/match.js';
-import { type CliIo, main } from '../../host/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 import { pluginPath } from './support.js';
 
 const test = suite('vfiobox match');
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: { write: (t: string) => (err += t) },
-    isTTY: false,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
 
 function pluginDir(names: Array<[string, string]>): string {
   const dir = mkdtempSync(join(tmpdir(), 'vfiobox-match-'));
@@ -47,13 +35,13 @@ test('the edu ids pick edu.wasm and the UART ids pick serial16550.wasm', async (
   ]);
   try {
     const edu = await run(['match', '--ids', '1234:11e8', '--plugins', dir, '--json']);
-    assert.is(edu.code, 0, edu.err);
-    const r = JSON.parse(edu.out) as { kind: string; owner: string; wildcards: number };
+    assert.is(edu.code, 0, edu.stderr);
+    const r = JSON.parse(edu.stdout) as { kind: string; owner: string; wildcards: number };
     assert.is(r.kind, 'match');
     assert.is(r.owner, join(dir, 'edu.wasm'));
     const uart = await run(['match', '--ids', '1b36:0002/070002', '--plugins', dir]);
-    assert.is(uart.code, 0, uart.err);
-    assert.match(uart.out, /match {2}.*serial16550\.wasm/);
+    assert.is(uart.code, 0, uart.stderr);
+    assert.match(uart.stdout, /match {2}.*serial16550\.wasm/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -67,9 +55,9 @@ test('two plugins with equally specific entries are ambiguous, never guessed', a
   try {
     const r = await run(['match', '--ids', '1234:11e8', '--plugins', dir]);
     assert.is(r.code, 1);
-    assert.match(r.out, /ambiguous: 2 entries tie/);
-    assert.match(r.out, /edu-a\.wasm/);
-    assert.match(r.out, /edu-b\.wasm/);
+    assert.match(r.stdout, /ambiguous: 2 entries tie/);
+    assert.match(r.stdout, /edu-a\.wasm/);
+    assert.match(r.stdout, /edu-b\.wasm/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -80,10 +68,10 @@ test('no matching plugin exits 1 and says so; bad --ids is a usage error', async
   try {
     const none = await run(['match', '--ids', '8086:10d3', '--plugins', dir]);
     assert.is(none.code, 1);
-    assert.match(none.out, /no plugin in .* claims it/);
+    assert.match(none.stdout, /no plugin in .* claims it/);
     const bad = await run(['match', '--ids', 'edu', '--plugins', dir]);
     assert.is(bad.code, 2);
-    assert.match(bad.err, /--ids must look like/);
+    assert.match(bad.stderr, /--ids must look like/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

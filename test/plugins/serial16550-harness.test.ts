@@ -9,6 +9,7 @@ import { IRQ_INTX } from '../../host/device/types.js';
 import { PluginError } from '../../host/errors.js';
 import { createHarness, type Harness } from '../../host/harness/harness.js';
 import { type HostImports, WitError } from '../../host/plugins/engine.js';
+import { thrown } from '../helpers/thrown.js';
 import { compiledPlugin, MiB } from './support.js';
 
 const test = suite('serial16550 plugin through the harness');
@@ -88,16 +89,6 @@ function nullHost(): HostImports {
     clock: { nowNs: () => 0n, setTimer() {}, cancelTimer() {} },
     byteStream: { write: (d) => d.length, read: () => new Uint8Array(0) },
   };
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable('expected the call to throw');
-  return undefined;
 }
 
 test('power-on values: IER 0, IIR 01, LCR 0, MCR 0, LSR 60, MSR b0, SCR 0, divisor 12', async () => {

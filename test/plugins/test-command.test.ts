@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CliIo, main } from '../../host/cli/main.js';
 import { isInput, parseTrace } from '../../host/harness/trace.js';
+import { runCli as run } from '../helpers/cli.js';
 import { pluginPath, ROOT } from './support.js';
 
 const test = suite('vfiobox test');
@@ -23,18 +23,6 @@ test.before(() => {
 test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function run(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
 
 function write(name: string, text: string): string {
   const path = join(dir, name);

@@ -5,24 +5,13 @@
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CliIo, main } from '../../host/cli/main.js';
 import { PluginError } from '../../host/errors.js';
 import { readAbi } from '../../host/plugins/abi.js';
 import { loadPlugin } from '../../host/plugins/loader.js';
+import { runCli as run } from '../helpers/cli.js';
 import { CACHE_DIR, pluginPath, ROOT } from './support.js';
 
 const test = suite('ticker: a TypeScript plugin');
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: { write: (t: string) => (err += t) },
-    isTTY: false,
-  };
-  return { code: await main(args, io), out, err };
-}
 
 test('loads with its WASI imports and asks for the memory its JS engine needs', async () => {
   const p = await loadPlugin(pluginPath('ticker'), { cacheDir: CACHE_DIR });
@@ -34,8 +23,8 @@ test('loads with its WASI imports and asks for the memory its JS engine needs', 
 test('its golden trace replays: ids, scratch, doorbell irq and ack, ticks on virtual time', async () => {
   const trace = join(ROOT, 'test/fixtures/traces/ticker.jsonl');
   const r = await run(['test', pluginPath('ticker'), trace]);
-  assert.is(r.code, 0, r.out + r.err);
-  assert.match(r.out, /^ok 15 events/m);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^ok 15 events/m);
 });
 
 test('a WASI interface the shim does not know is refused at load', () => {

@@ -9,6 +9,7 @@ import { findVfioboxHome, invalidName, NEW_ERROR, scaffold } from '../../host/cl
 import { testCommand } from '../../host/cli/commands/test.js';
 import { type CliIo, main } from '../../host/cli/main.js';
 import { ConfigError } from '../../host/errors.js';
+import { thrown } from '../helpers/thrown.js';
 
 const test = suite('vfiobox new');
 
@@ -37,16 +38,6 @@ function io(): CliIo & { out: string[]; err: string[] } {
     stderr: { write: (t: string) => err.push(t) },
     isTTY: false,
   };
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable('expected a throw');
-  return undefined;
 }
 
 const C_FILES = [

@@ -12,6 +12,7 @@ import {
   type WasiOptions,
   wasiImports,
 } from '../../host/plugins/wasi/index.js';
+import { thrown } from '../helpers/thrown.js';
 
 const test = suite('wasi imports');
 
@@ -48,16 +49,6 @@ function setup(extra: Partial<WasiOptions> = {}) {
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  assert.unreachable('expected a throw');
-  return undefined;
-}
 
 function assertDenied(err: unknown, what: RegExp): void {
   assert.instance(err, PluginError);
