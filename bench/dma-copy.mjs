@@ -22,6 +22,7 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { timeLoop, warmUp } from './timing.mjs';
 
 const GOAL = 0.8; // plugin DMA rate as a fraction of memcpy's
 const SIZES = [4096, 1 << 20];
@@ -253,21 +254,6 @@ for (const size of SIZES) {
 }
 
 // ---------- timing ----------
-const timeLoop = (fn, n) => {
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) fn();
-  return Number(process.hrtime.bigint() - start) / n;
-};
-/** Calls fn for at least `ms` ms; then ns per call over one more batch (about ms/10). */
-const warmUp = (fn, ms) => {
-  const end = performance.now() + ms;
-  let chunk = 16;
-  while (performance.now() < end) {
-    const per = timeLoop(fn, chunk);
-    if (per * chunk < ms * 1e5) chunk *= 2;
-  }
-  return timeLoop(fn, chunk);
-};
 for (const c of cases) {
   c.setup?.();
   // warm up for warmMs (JIT and wasm tier-up take a while for the slower paths), then size a

@@ -33,6 +33,7 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { timeLoop, warmUp } from './timing.mjs';
 
 /** The newest @bytecodealliance/jco on npm when this was written (`npm view ... version`). */
 const JCO_NEWEST = '1.35.0';
@@ -469,21 +470,6 @@ async function main() {
   }
 
   // ---------- per-call timing ----------
-  const timeLoop = (fn, n) => {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
-    return Number(process.hrtime.bigint() - start) / n;
-  };
-  /** Calls fn for at least `ms` ms; then ns per call over one more batch (about ms/10). */
-  const warmUp = (fn, ms) => {
-    const end = performance.now() + ms;
-    let chunk = 16;
-    while (performance.now() < end) {
-      const per = timeLoop(fn, chunk);
-      if (per * chunk < ms * 1e5) chunk *= 2;
-    }
-    return timeLoop(fn, chunk);
-  };
   for (const c of cases) {
     // warm up for warmMs (JIT and wasm tier-up take a while for the slower paths), then size a
     // sample to about sampleMs
