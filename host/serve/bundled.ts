@@ -33,9 +33,10 @@ export function resolvePlugin(arg: string): string {
     throw new ConfigError(
       'ERR_VFIOBOX_PLUGIN_NOT_FOUND',
       `no bundled plugin '${arg}' (bundled: ${BUNDLED_PLUGINS.join(', ')})`,
-      path
+      // A bundled name whose file is missing needs a build; any other name is a typo or a path.
+      path && (BUNDLED_PLUGINS as readonly string[]).includes(arg)
         ? 'build the bundled plugins: bash scripts/build-plugins.sh'
-        : 'give a path to a .wasm component',
+        : `name a bundled plugin, or give a path to a .wasm component (./${arg}.wasm)`,
     );
   }
   const path = resolve(arg);

@@ -80,9 +80,15 @@ test('a missing plugin or a bad option is one line with a hint and a non-zero ex
   const missing = await run(['nosuch', '--socket', '/tmp/x.sock']);
   assert.is(missing.code, 1);
   assert.match(missing.err, /^vfiobox: no bundled plugin 'nosuch'/m);
+  assert.match(missing.err, /^hint: name a bundled plugin, or give a path/m);
   const bad = await run(['edu']);
   assert.is(bad.code, 2);
   assert.match(bad.err, /missing --socket PATH/);
+  // Thrown in the device worker, carried over comlink: still one line, not an internal error.
+  const unbindable = await run(['edu', '--socket', '/nonexistent-dir/edu.sock']);
+  assert.is(unbindable.code, 1);
+  assert.match(unbindable.err, /^vfiobox: bind: .*\(ENOENT\) path=\/nonexistent-dir\/edu\.sock$/m);
+  assert.not.match(unbindable.err, /internal error/);
 });
 
 test.run();
