@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+// The runnable examples for the vfio-user scenario, run exactly as their README says (so they
+// cannot rot): examples/edu-vfio-user/run.sh walks the demo, `vfiobox serve` + `demo --socket`,
+// and the library client script. The guest-side example (serial-vm) is the lab-vu tier's path.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ROOT } from '../plugins/support.js';
+
+const test = suite('examples (vfio-user)');
+
+interface Run {
+  code: number | null;
+  out: string;
+}
+
+function runScript(rel: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [join(ROOT, rel)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => resolve({ code, out }));
+  });
+}
+
+test('edu-vfio-user/run.sh: the demo twice (in-process and against serve) and the client script', async () => {
+  const r = await runScript('examples/edu-vfio-user/run.sh');
+  assert.is(r.code, 0, r.out);
+  // Both demo walks pass every step, with no failed step.
+  const summaries = r.out.match(/^(\d+) passed, (\d+) failed$/gm) ?? [];
+  assert.is(summaries.length, 2, r.out);
+  for (const line of summaries) assert.match(line, /^\d+ passed, 0 failed$/);
+  assert.not.match(r.out, /^\s+FAIL\s/m);
+  // serve's final stats line after SIGTERM, and the library client's own check.
+  assert.match(r.out, /requests/);
+  assert.match(r.out, /ident 0x10000ed, liveness\(0xcafe\) = 0xffff3501/);
+});
+
+test.run();
