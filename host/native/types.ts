@@ -318,6 +318,10 @@ export interface NativeVfioUserServerStats {
   bytesOut: number;
   /** requests in flight at a watchdog restart, answered as a fenced device (vfioUserFence) */
   fencedReplies: number;
+  /** wakeups served without a trip through the event loop (the next request came at once) */
+  inlineServed: number;
+  /** waits for the next request that ended without one (they back off) */
+  inlineTimeouts: number;
   /** accesses per region index */
   regionReads: number[];
   regionWrites: number[];

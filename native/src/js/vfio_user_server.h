@@ -93,6 +93,13 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
 
   static void OnListenPoll(void* arg, int status, int events);
   static void OnClientPoll(void* arg, int status, int events);
+  /** one poll wakeup's worth of serving, in its own handle and callback scope */
+  void ServeClient(int status, int events);
+  /**
+   * blocks until the client's next request (true) or until the loop has other work or its
+   * next timer is due (false); never past kInlineWaitMs.
+   */
+  bool WaitForNextRequest();
   static void OnEnvCleanup(void* arg);
   /** the attached host's core; only while attached_ */
   vfio_user::ServerCore& core() { return host_->core(); }
@@ -122,7 +129,15 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   std::unique_ptr<vfio_user::UvPoller> listen_poller_;
   std::unique_ptr<vfio_user::UvPoller> client_poller_;
   napi_async_context async_context_ = nullptr;  // one callback scope per poll wakeup
+  /** requests served inline per poll wakeup at most, and the longest wait for one */
+  static constexpr int kInlineBurst = 32;
+  static constexpr int kInlineWaitMs = 1;
+  static constexpr int kInlineMaxBackoff = 6;  // after misses, wait in 1 of at most 64 wakeups
   uint64_t callback_errors_ = 0;
+  uint64_t inline_served_ = 0;    // requests served by WaitForNextRequest's wait
+  uint64_t inline_timeouts_ = 0;  // waits that saw no request
+  int inline_misses_ = 0;
+  int inline_skip_ = 0;
   int js_depth_ = 0;  // > 0 while a poll callback runs: close() is deferred to its end
   bool close_pending_ = false;
   bool closed_ = false;

@@ -116,6 +116,8 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("bytesIn", Num(env, s.bytes_in));
   out.Set("bytesOut", Num(env, s.bytes_out));
   out.Set("fencedReplies", Num(env, s.fenced_replies));
+  out.Set("inlineServed", Num(env, inline_served_));
+  out.Set("inlineTimeouts", Num(env, inline_timeouts_));
   out.Set("regionReads", Counts(env, s.region_reads));
   out.Set("regionWrites", Counts(env, s.region_writes));
   return out;
