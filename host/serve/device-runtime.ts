@@ -65,14 +65,17 @@ export function watchedPlugin(
   const wrap = (inst: PluginInstance): PluginInstance => {
     const out = { dispose: () => inst.dispose() } as Record<string, unknown>;
     for (const name of INSTANCE_METHODS) {
-      const fn = inst[name] as (...args: unknown[]) => unknown;
-      out[name] = (...args: unknown[]) => {
-        Atomics.add(hb, HB_SEQ, 1);
-        Atomics.store(hb, HB_BUSY, 1);
+      const fn = inst[name] as (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+      // Per plugin call, on the trapped-access path: fixed arity (no rest array, no apply; no
+      // instance method takes more than 4 arguments) and plain stores. Only this thread writes
+      // the heartbeat; the watchdog only needs to see the values eventually, not a fence.
+      out[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => {
+        hb[HB_SEQ] = ((hb[HB_SEQ] as number) + 1) | 0;
+        hb[HB_BUSY] = 1;
         try {
-          return fn.apply(inst, args);
+          return fn.call(inst, a, b, c, d);
         } finally {
-          Atomics.store(hb, HB_BUSY, 0);
+          hb[HB_BUSY] = 0;
         }
       };
     }
