@@ -23,6 +23,19 @@ const PCI_MSIX_ENTRY_CTRL_MASKBIT = 0x1;
 
 export type IrqAction = 'mask' | 'unmask' | 'trigger';
 
+/**
+ * What a device model rebuilt after a worker restart must keep of its interrupt routing (the
+ * guest's and the transport's state, which live on): the MSI-X table as the guest programmed
+ * it and the transport's SET_IRQS masks. Pending bits are not kept: a vector pending at the
+ * restart is lost, like a message in flight.
+ */
+export interface IrqSnapshot {
+  /** the MSI-X table, vectors x 16 bytes (empty without MSI-X) */
+  msixTable: Uint8Array;
+  /** [irq index, masked vectors] of the transport's ACTION_MASK */
+  clientMasked: Array<[number, number[]]>;
+}
+
 export interface IrqCounters {
   /** Signals the sink accepted. */
   irqs: number;
@@ -242,6 +255,38 @@ export class InterruptRouter {
   /** The transport went away: its masks go with it. */
   clearClientState(): void {
     this.#clientMasked.clear();
+  }
+
+  snapshot(): IrqSnapshot {
+    return {
+      msixTable: this.#table.slice(),
+      clientMasked: [...this.#clientMasked]
+        .filter(([, set]) => set.size > 0)
+        .map(([index, set]) => [index, [...set].sort((a, b) => a - b)]),
+    };
+  }
+
+  /**
+   * Takes a snapshot() of the same device back (before the transport attaches; nothing is
+   * delivered here).
+   * @throws RangeError for a table of another size or vectors outside `vectorCounts`
+   *   (irq index -> vectors, as the device's irq layout has them)
+   */
+  restore(s: IrqSnapshot, vectorCounts: readonly number[]): void {
+    if (s.msixTable.length !== this.#table.length) {
+      throw new RangeError(
+        `restore: expected a ${this.#table.length}-byte MSI-X table, got ${s.msixTable.length}`,
+      );
+    }
+    for (const [index, vectors] of s.clientMasked) {
+      const count = vectorCounts[index] ?? 0;
+      if (!vectors.every((v) => Number.isInteger(v) && v >= 0 && v < count)) {
+        throw new RangeError(`restore: masked vectors outside irq index ${index} (${count})`);
+      }
+    }
+    this.#table.set(s.msixTable);
+    this.#clientMasked.clear();
+    for (const [index, vectors] of s.clientMasked) this.#clientMasked.set(index, new Set(vectors));
   }
 
   /** Device reset: line deasserted, table masked, nothing pending (6.8.2.9). */

@@ -29,7 +29,7 @@ import type { Grant } from '../plugins/grants.js';
 import { type DeviceClock, realClock } from './clock.js';
 import { ConfigSpace } from './config-space.js';
 import { vectorCount } from './describe.js';
-import { InterruptRouter, type IrqAction } from './interrupts.js';
+import { InterruptRouter, type IrqAction, type IrqSnapshot } from './interrupts.js';
 import { chunkWidth, irqLayout, loadLe, ones, regionLayout, storeLe } from './layout.js';
 import { type DeviceEvent, Supervisor } from './supervisor.js';
 import {
@@ -43,6 +43,7 @@ import {
   type RegionLayout,
 } from './types.js';
 
+export type { IrqSnapshot } from './interrupts.js';
 export type { DeviceEvent } from './supervisor.js';
 export { MAX_ARMED_TIMERS } from './supervisor.js';
 
@@ -72,6 +73,13 @@ export interface PluginDeviceOptions {
   configState?: Uint8Array | undefined;
   /** called with a config-space snapshot after every config write (rare: the guest's setup) */
   onConfigState?: ((snapshot: Uint8Array) => void) | undefined;
+  /** interrupt routing to start from (an InterruptRouter snapshot), e.g. after a restart */
+  irqState?: IrqSnapshot | undefined;
+  /**
+   * called with a routing snapshot whenever the MSI-X table or the transport's masks change
+   * (the guest's setup and SET_IRQS MASK/UNMASK, not each interrupt)
+   */
+  onIrqState?: ((snapshot: IrqSnapshot) => void) | undefined;
 }
 
 export interface PluginDeviceStats extends DeviceStats {
@@ -134,6 +142,7 @@ class PluginDevice implements PluginDeviceModel {
   readonly config: ConfigSpace;
   readonly #router: InterruptRouter;
   readonly #onConfigState: ((snapshot: Uint8Array) => void) | undefined;
+  readonly #onIrqState: ((snapshot: IrqSnapshot) => void) | undefined;
   readonly #plugin: Supervisor;
   readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
   #io: Io | undefined;
@@ -192,10 +201,21 @@ class PluginDevice implements PluginDeviceModel {
       onChange: (what) => this.#router.onConfigChange(what),
     });
     this.#router = new InterruptRouter(desc, this.config);
-    if (opts.configState) this.config.restore(opts.configState);
-    this.#onConfigState = opts.onConfigState;
     this.regions = regionLayout(desc);
     this.irqs = irqLayout(desc);
+    if (opts.irqState) {
+      this.#router.restore(
+        opts.irqState,
+        this.irqs.map((l) => l.count),
+      );
+    }
+    if (opts.configState) {
+      this.config.restore(opts.configState);
+      // the plugin starts afresh: whatever line its predecessor asserted is not asserted now
+      this.#router.lower(0);
+    }
+    this.#onConfigState = opts.onConfigState;
+    this.#onIrqState = opts.onIrqState;
     this.#plugin.start();
   }
 
@@ -284,8 +304,10 @@ class PluginDevice implements PluginDeviceModel {
       }
       const w = this.#barChunk(region, off, data.length - at);
       const part = this.#part;
-      if (part !== undefined) this.#router.msixWrite(part, off, data.subarray(at, at + w));
-      else {
+      if (part !== undefined) {
+        this.#router.msixWrite(part, off, data.subarray(at, at + w));
+        if (part === 'table') this.#irqStateChanged();
+      } else {
         this.#bar = region;
         this.#off = off;
         this.#width = w;
@@ -311,7 +333,9 @@ class PluginDevice implements PluginDeviceModel {
     if (this.#closed) return;
     this.#plugin.cancelTimers();
     this.#router.reset();
+    this.#irqStateChanged();
     this.config.reset();
+    this.#onConfigState?.(this.config.snapshot()); // a restart after this must not undo it
     this.#plugin.call('reset', (i) => i.reset(), undefined);
   }
 
@@ -326,6 +350,11 @@ class PluginDevice implements PluginDeviceModel {
     this.#io = undefined;
     this.#router.sink = undefined;
     this.#router.clearClientState();
+    this.#irqStateChanged();
+  }
+
+  #irqStateChanged(): void {
+    this.#onIrqState?.(this.#router.snapshot());
   }
 
   streamInput(data: Uint8Array): void {
@@ -340,6 +369,7 @@ class PluginDevice implements PluginDeviceModel {
       );
     }
     this.#router.clientState(index, start, count, action);
+    if (action !== 'trigger') this.#irqStateChanged();
   }
 
   reload(plugin: CompiledPlugin): void {

@@ -20,6 +20,7 @@ import {
   type DeviceSpec,
   HB_BUSY,
   HB_SEQ,
+  IRQ_STATE_EVENT,
   type ServeEvent,
 } from './spec.js';
 
@@ -169,6 +170,8 @@ export async function startDevice(
     // the guest programmed (the socket side survives in the native server core).
     configState: spec.configState,
     onConfigState: (bytes) => emit(CONFIG_STATE_EVENT, { bytes }),
+    irqState: spec.irqState,
+    onIrqState: (state) => emit(IRQ_STATE_EVENT, { state }),
   });
   emit('loaded', { plugin: loaded.path, sha256: loaded.sha256, abi: loaded.abi });
   const stream = streamPath ? streamServer(streamPath, model) : undefined;

@@ -2,6 +2,7 @@
 // What `vfiobox serve` runs per device, and what it reports. Plain data only: these records
 // cross the worker boundary (structured clone) through the comlink control plane.
 
+import type { IrqSnapshot } from '../device/interrupts.js';
 import type { DeviceStats } from '../device/types.js';
 
 /** One served device: a plugin instance behind one vfio-user socket. */
@@ -29,10 +30,14 @@ export interface DeviceSpec {
   adopt?: boolean | undefined;
   /** config space the device model starts from (the supervisor's copy, after a restart) */
   configState?: Uint8Array | undefined;
+  /** interrupt routing (MSI-X table, SET_IRQS masks) likewise */
+  irqState?: IrqSnapshot | undefined;
 }
 
 /** Internal event: a config-space snapshot from the worker, kept by the supervisor, never logged. */
 export const CONFIG_STATE_EVENT = 'config-state';
+/** Internal event: an interrupt-routing snapshot from the worker, kept likewise. */
+export const IRQ_STATE_EVENT = 'irq-routing-state';
 
 /** A notable event, as `--log-json` prints it. */
 export interface ServeEvent {

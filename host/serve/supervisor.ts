@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { type Remote, wrap } from 'comlink';
+import type { IrqSnapshot } from '../device/interrupts.js';
 import { loadVfioUserNative } from '../native/binding.js';
 import type { DeviceControl, WorkerData } from './device-worker.js';
 import { nodeEndpoint } from './endpoint.js';
@@ -23,6 +24,7 @@ import {
   HB_BUSY,
   HB_SEQ,
   HB_SLOTS,
+  IRQ_STATE_EVENT,
   type ServeEvent,
 } from './spec.js';
 
@@ -198,7 +200,16 @@ export class DeviceSupervisor extends EventEmitter {
       if (event.bytes instanceof Uint8Array) this.spec.configState = event.bytes;
       return;
     }
+    if (event.event === IRQ_STATE_EVENT) {
+      if (isIrqSnapshot(event.state)) this.spec.irqState = event.state;
+      return;
+    }
     if (event.event === 'connect') this.#consecutive = 0;
     this.emit('event', event);
   }
+}
+
+function isIrqSnapshot(v: unknown): v is IrqSnapshot {
+  const s = v as IrqSnapshot | undefined;
+  return s?.msixTable instanceof Uint8Array && Array.isArray(s.clientMasked);
 }

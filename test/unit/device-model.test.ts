@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createPluginDevice, type PluginDeviceOptions } from '../../host/device/model.js';
+import {
+  createPluginDevice,
+  type IrqSnapshot,
+  type PluginDeviceOptions,
+} from '../../host/device/model.js';
 import { IRQ_INTX, IRQ_MSI, IRQ_MSIX, REGION_CONFIG } from '../../host/device/types.js';
 import { PluginError } from '../../host/errors.js';
 import { GRANT_ALL } from '../../host/harness/harness.js';
@@ -262,6 +266,69 @@ test('transport masks (SET_IRQS) hold vectors; unmask re-signals an asserted INT
   device.irqState(IRQ_MSI, 3, 1, 'trigger');
   assert.equal(irqs, ['intx:0', 'msi:3']);
   assert.throws(() => device.irqState(IRQ_MSIX, 3, 2, 'mask'), isRangeError);
+});
+
+test('a model rebuilt from the state snapshots keeps the MSI-X table and the transport masks', () => {
+  // what a watchdog restart does: the old worker's model reports, the new one starts from it
+  const configs: Uint8Array[] = [];
+  const routing: IrqSnapshot[] = [];
+  const first = setup({
+    onConfigState: (s) => configs.push(s),
+    onIrqState: (s) => routing.push(s),
+  });
+  first.device.attach(first.io);
+  const msix = first.cfg.msixOffset ?? 0;
+  first.wr(REGION_CONFIG, msix + 2, 2, 0x8000); // MSI-X enable
+  first.wr(2, 1 * 16 + 12, 4, 0); // vector 1 unmasked in the table
+  first.wr(2, 3 * 16 + 0, 4, 0xfee01000); // vector 3's address, still masked
+  first.device.irqState(IRQ_MSIX, 1, 1, 'mask'); // ... and the transport masks vector 1
+  first.device.irqState(IRQ_MSIX, 1, 1, 'trigger'); // (a trigger is no state)
+  assert.is(routing.length, 3);
+  const last = routing.at(-1);
+  assert.ok(last && configs.length > 0);
+  assert.equal(last.clientMasked, [[IRQ_MSIX, [1]]]);
+
+  const second = setup({ configState: configs.at(-1), irqState: last });
+  second.device.attach(second.io);
+  assert.is(second.rd(2, 3 * 16, 4), 0xfee01000n, 'the table as the guest wrote it');
+  second.wr(0, REG.IRQ_RAISE, 4, 1);
+  assert.equal(second.irqs, [], 'vector 1 is still masked by the transport');
+  second.device.irqState(IRQ_MSIX, 1, 1, 'unmask');
+  assert.equal(second.irqs, ['msix:1']);
+  second.wr(0, REG.IRQ_RAISE, 4, 3);
+  assert.equal(second.irqs, ['msix:1'], 'vector 3 is still masked in the table');
+
+  // a snapshot of another device is refused instead of half-applied
+  const bad = { msixTable: new Uint8Array(16), clientMasked: [] };
+  assert.throws(() => setup({ irqState: bad }), isRangeError);
+  const outside = {
+    msixTable: last.msixTable,
+    clientMasked: [[IRQ_MSIX, [4]]] as Array<[number, number[]]>,
+  };
+  assert.throws(() => setup({ irqState: outside }), isRangeError);
+});
+
+test('detach and reset report the routing and config they clear', () => {
+  const configs: Uint8Array[] = [];
+  const routing: IrqSnapshot[] = [];
+  const { device, io, wr, cfg } = setup({
+    onConfigState: (s) => configs.push(s),
+    onIrqState: (s) => routing.push(s),
+  });
+  device.attach(io);
+  device.irqState(IRQ_INTX, 0, 1, 'mask');
+  device.detach();
+  assert.equal(routing.at(-1)?.clientMasked, [], 'the transport took its masks along');
+  const msix = cfg.msixOffset ?? 0;
+  wr(REGION_CONFIG, 4, 2, 0x0006);
+  wr(2, 0 * 16 + 12, 4, 0);
+  assert.is(routing.at(-1)?.msixTable[12], 0);
+  device.reset();
+  assert.is(routing.at(-1)?.msixTable[12], 1, 'reset masks the table again');
+  const afterReset = configs.at(-1);
+  assert.ok(afterReset);
+  assert.is(afterReset[4], 0, 'and the config snapshot says so: no stale command register');
+  assert.is(afterReset[msix + 3] ?? 0, 0);
 });
 
 test('invalid and ungranted vectors are refused to the plugin and counted', () => {

@@ -9,10 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { IRQ_MSI } from '../../host/device/types.js';
 import type { DeviceRunStats, DeviceSpec, ServeEvent } from '../../host/serve/spec.js';
 import { DeviceSupervisor } from '../../host/serve/supervisor.js';
+import { EventFd } from '../../host/vfio/dma.js';
 import { VfioUserClient } from '../../host/vfio-user/client.js';
-import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
+import {
+  DMA_FLAG_READ,
+  DMA_FLAG_WRITE,
+  IRQ_SET_ACTION_MASK,
+  IRQ_SET_ACTION_TRIGGER,
+  IRQ_SET_ACTION_UNMASK,
+  IRQ_SET_DATA_EVENTFD,
+  IRQ_SET_DATA_NONE,
+} from '../../host/vfio-user/protocol.js';
 import { CACHE_DIR, pluginPath } from '../plugins/support.js';
 
 const test = suite('hostile plugin served over vfio-user');
@@ -28,6 +38,7 @@ const FAILED = { NOT_GRANTED: 0x101, TOO_LARGE: 0x103 } as const;
 const BUDGET_MS = 200;
 const CONFIG = 7;
 const PCI_COMMAND = 0x04;
+const PCI_CAPABILITY_LIST = 0x34;
 /** Bounds a wait for an event that must come; a test fails rather than hangs. */
 const EVENT_TIMEOUT_MS = 20_000;
 
@@ -162,6 +173,46 @@ for (const [what, code] of [
     await stop(h);
   });
 }
+
+test('a SET_IRQS mask survives a watchdog restart: the vector is held until unmasked', async () => {
+  const h = await serve('hostile');
+  const efd = new EventFd();
+  try {
+    let msi = (await h.client.read32(CONFIG, PCI_CAPABILITY_LIST)) & 0xfc;
+    for (
+      let hops = 0;
+      msi !== 0 && ((await h.client.read32(CONFIG, msi)) & 0xff) !== 0x05;
+      hops++
+    ) {
+      assert.ok(hops < 48, 'no MSI capability');
+      msi = ((await h.client.read32(CONFIG, msi)) >> 8) & 0xfc;
+    }
+    assert.ok(msi !== 0, 'no MSI capability');
+    const msiVector0 = { index: IRQ_MSI, start: 0, count: 1 };
+    await h.client.setIrqs({
+      ...msiVector0,
+      flags: IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER,
+      fds: [efd.fd],
+    });
+    await h.client.regionWrite(CONFIG, msi + 2, new Uint8Array([0x01, 0x00])); // MSI enable
+    await h.client.write32(0, A.IRQ_RAISE, 0);
+    assert.is(await efd.wait(EVENT_TIMEOUT_MS), 1n, 'an unmasked vector is signalled');
+    await h.client.setIrqs({ ...msiVector0, flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_MASK });
+
+    const restarted = nextEvent(h.sup, 'restarted');
+    const inFlight = h.client.read32(0, B.SPIN);
+    await restarted;
+    assert.is(await inFlight, ONES);
+    await h.client.write32(0, A.IRQ_RAISE, 0);
+    assert.is(await h.client.read32(0, STATUS), 0, 'the raise itself succeeded');
+    assert.is(efd.read(), 0n, 'the new worker still holds the vector the client masked');
+    await h.client.setIrqs({ ...msiVector0, flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_UNMASK });
+    assert.is(await efd.wait(EVENT_TIMEOUT_MS), 1n, 'unmasking sends the held vector');
+  } finally {
+    efd.close();
+    await stop(h);
+  }
+});
 
 test('a memory bomb stops at the memory cap: fenced, all-ones, restarted; edu unaffected', async () => {
   const h = await serve('hostile', { memoryBytes: 2 * 1024 * 1024 });
