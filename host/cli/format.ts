@@ -53,6 +53,14 @@ const VFIO_HINTS: Readonly<Record<string, string>> = {
   ERR_VFIO_BIND_FAILED: 'see `dmesg | tail` for why vfio-pci refused it',
 };
 
+/** Hints for one operation's errno, looked up before VFIO_HINTS: `op:code`. */
+const OP_HINTS: Readonly<Record<string, string>> = {
+  'bind:EADDRINUSE':
+    'another server is listening on that socket: stop it, or pick another --socket path',
+  'bind:ENOENT': "the socket's directory does not exist: create it, or pick another --socket path",
+  'bind:EACCES': 'no permission to create the socket there: pick a directory you can write',
+};
+
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
@@ -86,7 +94,7 @@ export function formatError(err: ConfigError | VfioError | PluginError | Protoco
     err instanceof ConfigError
       ? err.hint
       : err instanceof VfioError
-        ? VFIO_HINTS[err.code]
+        ? (OP_HINTS[`${err.op}:${err.code}`] ?? VFIO_HINTS[err.code])
         : undefined;
   const lines = [`vfiobox: ${oneLine(err.message)}`];
   if (hint) lines.push(`hint: ${oneLine(hint)}`);

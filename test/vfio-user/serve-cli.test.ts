@@ -4,6 +4,7 @@
 // a plain event log, and a clean SIGTERM that removes the sockets and prints final stats.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -89,6 +90,22 @@ test('a missing plugin or a bad option is one line with a hint and a non-zero ex
   assert.is(unbindable.code, 1);
   assert.match(unbindable.err, /^vfiobox: bind: .*\(ENOENT\) path=\/nonexistent-dir\/edu\.sock$/m);
   assert.not.match(unbindable.err, /internal error/);
+  assert.match(unbindable.err, /^hint: the socket's directory does not exist/m);
+  // A socket somebody is listening on is left alone, with the reason and the fix.
+  const dir = mkdtempSync(join(tmpdir(), 'vfiobox-serve-cli-'));
+  const live = join(dir, 'live.sock');
+  const other = createServer(() => undefined);
+  await new Promise<void>((resolve) => other.listen(live, resolve));
+  try {
+    const taken = await run(['edu', '--socket', live]);
+    assert.is(taken.code, 1);
+    assert.match(taken.err, /^vfiobox: bind: .*\(EADDRINUSE\) path=/m);
+    assert.match(taken.err, /^hint: another server is listening on that socket/m);
+    assert.ok(existsSync(live), 'the live socket is not unlinked');
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
