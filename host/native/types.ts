@@ -100,7 +100,10 @@ export interface NativeEventFd {
   /** non-blocking read of the counter; 0n when nothing is pending */
   read(): bigint;
   write(value: bigint | number): void;
-  /** resolves with the counter (reset to 0) or 0n after timeoutMs; runs off the main thread */
+  /**
+   * resolves with the counter (reset to 0), or 0n after timeoutMs or at close(); waits on the
+   * caller's event loop (no thread). Concurrent waits are served oldest first, one per signal.
+   */
   wait(timeoutMs: number): Promise<bigint>;
   close(): void;
 }

@@ -72,7 +72,7 @@ export class EventFd {
     this.native.write(value);
   }
 
-  /** Waits off the main thread; resolves with the count, or 0n on timeout. */
+  /** Waits on the event loop (no thread); resolves with the count, or 0n on timeout or close(). */
   wait(timeoutMs: number): Promise<bigint> {
     return this.native.wait(timeoutMs);
   }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { readFile } from 'node:fs/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { VfioError } from '../../host/errors.js';
@@ -47,6 +48,42 @@ test('EventFd.wait resolves 0n on timeout and read() is 0n when nothing is pendi
   efd.close();
   assert.is(efd.fd, -1);
   assert.is((caught(() => efd.read()) as VfioError).code, 'ERR_VFIO_CLOSED');
+});
+
+test('many concurrent waits hold no thread: file I/O on the pool still completes meanwhile', async () => {
+  // libuv's pool has 4 threads; a wait that parked one each would starve readFile here
+  const efds = Array.from({ length: 12 }, () => new native.EventFd());
+  const waits = efds.map((e) => e.wait(60_000));
+  const text = await readFile(new URL(import.meta.url), 'utf8');
+  assert.ok(text.includes('many concurrent waits'));
+  for (const [i, e] of efds.entries()) e.write(i + 1);
+  assert.equal(
+    await Promise.all(waits),
+    efds.map((_, i) => BigInt(i + 1)),
+  );
+  for (const e of efds) e.close();
+});
+
+test('two waits on one eventfd: the oldest gets the count, the next waits for the next signal', async () => {
+  const efd = new native.EventFd();
+  const first = efd.wait(60_000);
+  const second = efd.wait(60_000);
+  efd.write(2);
+  assert.is(await first, 2n);
+  efd.write(5);
+  assert.is(await second, 5n);
+  const third = efd.wait(60_000);
+  efd.close();
+  assert.is(await third, 0n, 'close() resolves a pending wait as a timeout would');
+  assert.is(efd.fd, -1);
+});
+
+test('a wait settles at once when the count is already there, and 0n for a zero timeout', async () => {
+  const efd = new native.EventFd();
+  efd.write(7);
+  assert.is(await efd.wait(60_000), 7n);
+  assert.is(await efd.wait(0), 0n);
+  efd.close();
 });
 
 test('the kernel keeps its own eventfd reference: closing ours still delivers', async () => {

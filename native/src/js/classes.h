@@ -9,11 +9,13 @@
 
 #include <napi.h>
 
+#include <list>
 #include <memory>
 
 #include "native/src/fd.h"
 #include "native/src/iommu_context.h"
 #include "native/src/vfio_device.h"
+#include "native/src/vfio_user/uv_poller.h"
 
 namespace vfiobox {
 
@@ -139,6 +141,7 @@ class JsEventFd : public Napi::ObjectWrap<JsEventFd> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit JsEventFd(const Napi::CallbackInfo& info);
+  ~JsEventFd() override;
   /** the raw fd for VFIO_DEVICE_SET_IRQS, or throws ERR_VFIO_CLOSED. */
   int Fd(Napi::Env env, const char* op);
 
@@ -149,8 +152,25 @@ class JsEventFd : public Napi::ObjectWrap<JsEventFd> {
   Napi::Value JsWait(const Napi::CallbackInfo& info);
   Napi::Value JsClose(const Napi::CallbackInfo& info);
 
-  // shared with in-flight wait() workers, so close() never closes an fd being polled
+  struct Waiter;
+  /** the fd became readable (or failed): the oldest wait gets the count (eventfd.cc) */
+  static void OnPoll(void* arg, int status, int events);
+  static void OnEnvCleanup(void* arg);
+  /** settles `w` (0n on timeout, the count, or the error in status) and forgets it */
+  void Settle(Waiter* w, uint64_t count, const Status& status);
+  /** stops polling and drops every wait; resolve_js: settle them with 0n first */
+  void DropWaiters(bool resolve_js);
+  void UpdateRef();
+
   std::shared_ptr<UniqueFd> fd_;
+  // Waits run on this thread's event loop (one uv_poll on the fd, one uv_timer per wait),
+  // not on libuv's thread pool, where each would hold one of its four threads.
+  std::unique_ptr<vfio_user::UvPoller> poller_;
+  std::list<std::unique_ptr<Waiter>> waiters_;  // oldest first
+  Napi::AsyncContext async_context_;  // the callback scope a settled wait runs its reactions in
+  bool referenced_ = false;           // waits pending: the JS object must outlive them
+  bool hook_registered_ = false;
+  bool env_gone_ = false;
 };
 
 /**

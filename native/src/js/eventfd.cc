@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
-// JS class EventFd (NativeEventFd). wait() polls on a libuv worker thread (AsyncWorker), never
-// on the main thread; the worker shares ownership of the fd, so close() during a wait cannot
-// close (and let the kernel reuse) an fd that is being polled.
+// JS class EventFd (NativeEventFd). wait() runs on the caller's event loop: one uv_poll on the
+// fd per EventFd and one uv_timer per pending wait, so any number of waits cost no thread (an
+// AsyncWorker would hold one of libuv's four pool threads per wait, and fs, dns and zlib with
+// it). The fd is polled only while a wait is pending and never closed while polled: close()
+// stops the poll first and resolves pending waits with 0n.
+#include <uv.h>
+
 #include <cerrno>
 
 #include "native/src/errors.h"
@@ -10,59 +14,22 @@
 
 namespace vfiobox {
 
-namespace {
+struct JsEventFd::Waiter {
+  Waiter(Napi::Env env, JsEventFd* o) : deferred(Napi::Promise::Deferred::New(env)), owner(o) {}
+  Napi::Promise::Deferred deferred;
+  std::string stack;  // the caller's stack, for a rejection
+  JsEventFd* owner;
+  uv_timer_t* timer = nullptr;  // owned by libuv until its close callback
 
-class WaitWorker : public Napi::AsyncWorker {
- public:
-  WaitWorker(Napi::Env env, std::shared_ptr<UniqueFd> fd, int timeout_ms)
-      : Napi::AsyncWorker(env, "vfiobox:EventFd.wait"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        fd_(std::move(fd)),
-        timeout_ms_(timeout_ms) {
-    // capture the caller's stack now; the native error gets it on rejection (sharp's habit)
-    Napi::Value stack = Napi::Error::New(env, "").Value().Get("stack");
-    if (stack.IsString()) stack_ = stack.As<Napi::String>().Utf8Value();
+  void StopTimer() {
+    if (timer == nullptr) return;
+    timer->data = nullptr;
+    // SAFETY: the handle is freed by its close callback, after libuv is done with it.
+    uv_close(reinterpret_cast<uv_handle_t*>(timer),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer = nullptr;
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {  // worker thread: sys calls only, no Napi
-    int r = sys::PollIn(fd_->Get(), timeout_ms_);
-    if (r < 0) {
-      status_ = Status("poll", -r);
-      return;
-    }
-    if (r == 0) return;  // timeout: resolve 0n
-    ssize_t n = sys::Read(fd_->Get(), &count_, sizeof(count_));
-    if (n < 0 && n != -EAGAIN) status_ = Status("read", static_cast<int>(-n));
-    if (n < 0) count_ = 0;  // another reader took it
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (status_.ok()) {
-      deferred_.Resolve(Napi::BigInt::New(env, count_));
-      return;
-    }
-    Napi::Value error = MakeError(env, status_);
-    if (error.IsObject() && !stack_.empty()) {
-      std::string head = error.ToString().Utf8Value();
-      size_t nl = stack_.find('\n');
-      error.As<Napi::Object>().Set("stack",
-                                   head + (nl == std::string::npos ? "" : stack_.substr(nl)));
-    }
-    deferred_.Reject(error);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string stack_;  // the caller's stack, captured on the main thread
-  std::shared_ptr<UniqueFd> fd_;
-  int timeout_ms_;
-  uint64_t count_ = 0;
-  Status status_;
 };
-
-}  // namespace
 
 Napi::Function JsEventFd::Define(Napi::Env env) {
   return DefineClass(
@@ -72,7 +39,8 @@ Napi::Function JsEventFd::Define(Napi::Env env) {
        InstanceMethod<&JsEventFd::JsClose>("close")});
 }
 
-JsEventFd::JsEventFd(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsEventFd>(info) {
+JsEventFd::JsEventFd(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<JsEventFd>(info), async_context_(info.Env(), "vfiobox:EventFd.wait") {
   int fd = sys::EventFd(0);
   if (fd < 0) ThrowErrno(info.Env(), "eventfd", -fd);
   fd_ = std::make_shared<UniqueFd>(fd);
@@ -111,16 +79,151 @@ Napi::Value JsEventFd::JsWrite(const Napi::CallbackInfo& info) {
 Napi::Value JsEventFd::JsWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int timeout = static_cast<int>(ArgUint(info[0], "timeoutMs", 0x7fffffff));
-  Fd(env, "poll");
-  auto* worker = new WaitWorker(env, fd_, timeout);  // AsyncWorker deletes itself when done
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
+  int fd = Fd(env, "poll");
+  auto w = std::make_unique<Waiter>(env, this);
+  Napi::Promise promise = w->deferred.Promise();
+  // Already signalled (or the poll fails): settle now, as a wait that returned at once. This
+  // poll is also where the fake kernel injects errors.
+  int ready = sys::PollIn(fd, 0);
+  if (ready != 0 || timeout == 0) {
+    uint64_t count = 0;
+    Status status;
+    if (ready < 0) {
+      status = Status("poll", -ready);
+    } else if (ready > 0) {
+      ssize_t n = sys::Read(fd, &count, sizeof(count));
+      if (n < 0 && n != -EAGAIN) status = Status("read", static_cast<int>(-n));
+      if (n < 0) count = 0;
+    }
+    if (status.ok()) {
+      w->deferred.Resolve(Napi::BigInt::New(env, count));
+    } else {
+      w->deferred.Reject(MakeError(env, status));  // thrown here: the caller's stack is in it
+    }
+    return promise;
+  }
+  Napi::Value stack = Napi::Error::New(env, "").Value().Get("stack");
+  if (stack.IsString()) w->stack = stack.As<Napi::String>().Utf8Value();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowErrno(env, "uv_default_loop", EINVAL);
+  if (!poller_) {
+    poller_ = std::make_unique<vfio_user::UvPoller>(loop, fd, &JsEventFd::OnPoll, this);
+    if (!poller_->ok()) {
+      poller_.reset();
+      ThrowErrno(env, "uv_poll_init", EBADF);
+    }
+  }
+  if (int r = poller_->Watch(UV_READABLE); r != 0) ThrowErrno(env, "uv_poll_start", -r);
+  w->timer = new uv_timer_t;
+  uv_timer_init(loop, w->timer);
+  w->timer->data = w.get();
+  uv_timer_start(
+      w->timer,
+      [](uv_timer_t* t) {
+        auto* waiter = static_cast<Waiter*>(t->data);
+        if (waiter == nullptr) return;
+        JsEventFd* self = waiter->owner;
+        Napi::HandleScope scope(self->Env());
+        Napi::CallbackScope callback(self->Env(), self->async_context_);
+        self->Settle(waiter, 0, Status());  // timed out
+      },
+      static_cast<uint64_t>(timeout), 0);
+  waiters_.push_back(std::move(w));
+  if (!hook_registered_) {
+    napi_add_env_cleanup_hook(env, &JsEventFd::OnEnvCleanup, this);
+    hook_registered_ = true;
+  }
+  UpdateRef();
   return promise;
 }
 
+void JsEventFd::OnPoll(void* arg, int status, int /*events*/) {
+  auto* self = static_cast<JsEventFd*>(arg);
+  if (self->env_gone_ || self->waiters_.empty() || !self->fd_) return;
+  Napi::HandleScope scope(self->Env());
+  Napi::CallbackScope callback(self->Env(), self->async_context_);
+  Waiter* oldest = self->waiters_.front().get();
+  if (status < 0) {
+    self->Settle(oldest, 0, Status("poll", -status));
+    return;
+  }
+  uint64_t count = 0;
+  ssize_t n = sys::Read(self->fd_->Get(), &count, sizeof(count));
+  if (n == -EAGAIN) return;  // someone read() it first: keep waiting
+  if (n < 0) {
+    self->Settle(oldest, 0, Status("read", static_cast<int>(-n)));
+    return;
+  }
+  self->Settle(oldest, count, Status());  // later waits wait for the next signal
+}
+
+void JsEventFd::Settle(Waiter* w, uint64_t count, const Status& status) {
+  std::unique_ptr<Waiter> owned;
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->get() == w) {
+      owned = std::move(*it);
+      waiters_.erase(it);
+      break;
+    }
+  }
+  if (!owned) return;
+  owned->StopTimer();
+  if (waiters_.empty() && poller_) poller_->Watch(0);
+  Napi::Env env = Env();
+  if (status.ok()) {
+    owned->deferred.Resolve(Napi::BigInt::New(env, count));
+  } else {
+    Napi::Value error = MakeError(env, status);
+    if (error.IsObject() && !owned->stack.empty()) {
+      std::string head = error.ToString().Utf8Value();
+      size_t nl = owned->stack.find('\n');
+      error.As<Napi::Object>().Set("stack",
+                                   head + (nl == std::string::npos ? "" : owned->stack.substr(nl)));
+    }
+    owned->deferred.Reject(error);
+  }
+  UpdateRef();
+}
+
+void JsEventFd::DropWaiters(bool resolve_js) {
+  poller_.reset();  // before the fd may close: epoll must not watch a reused number
+  std::list<std::unique_ptr<Waiter>> waiters;
+  waiters.swap(waiters_);
+  for (auto& w : waiters) {
+    w->StopTimer();
+    if (resolve_js) w->deferred.Resolve(Napi::BigInt::New(Env(), uint64_t{0}));
+  }
+  if (resolve_js) UpdateRef();
+}
+
+void JsEventFd::UpdateRef() {
+  bool want = !waiters_.empty();
+  if (want == referenced_ || env_gone_) return;
+  referenced_ = want;
+  if (want) {
+    Ref();
+  } else {
+    Unref();
+  }
+}
+
+void JsEventFd::OnEnvCleanup(void* arg) {
+  auto* self = static_cast<JsEventFd*>(arg);
+  self->hook_registered_ = false;
+  self->env_gone_ = true;  // a terminating worker: release the handles, call no JS
+  self->DropWaiters(false);
+}
+
 Napi::Value JsEventFd::JsClose(const Napi::CallbackInfo& info) {
-  fd_.reset();  // closes now, or when the last in-flight wait() finishes
+  DropWaiters(true);  // pending waits resolve 0n, as at a timeout
+  fd_.reset();
   return info.Env().Undefined();
+}
+
+JsEventFd::~JsEventFd() {
+  env_gone_ = true;  // finalizer: no JS (waits keep the object alive, so none is pending)
+  DropWaiters(false);
+  if (hook_registered_) napi_remove_env_cleanup_hook(Env(), &JsEventFd::OnEnvCleanup, this);
 }
 
 }  // namespace vfiobox
