@@ -12,12 +12,12 @@ import * as assert from 'uvu/assert';
 import { createPluginDevice, type PluginDeviceModel } from '../../host/device/model.js';
 import { grantFromManifest } from '../../host/plugins/grants.js';
 import { type LoadedPlugin, loadPlugin } from '../../host/plugins/loader.js';
+import { VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP } from '../../host/vfio/uapi.js';
 import type { VfioUserClient } from '../../host/vfio-user/client.js';
 import * as p from '../../host/vfio-user/protocol.js';
-import { VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP } from '../../host/vfio/uapi.js';
-import { CACHE_DIR, pluginPath } from '../plugins/support.js';
 import { baseline, now } from '../helpers/vu-fds.js';
 import { type Running, startServer } from '../helpers/vu-server.js';
+import { CACHE_DIR, pluginPath } from '../plugins/support.js';
 
 const test = suite('vfio-user memory areas (scratchpad)');
 
