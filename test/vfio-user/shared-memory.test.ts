@@ -5,19 +5,24 @@
 // the plugin reads through shared-memory (its SUM and WORD registers, trapped in BAR0), and
 // what the plugin writes (FILL, WORD) appears in the client's mapping. REGION_READ/WRITE inside
 // the area are served from the same memory without reaching the plugin; the rest of BAR2 does
-// reach it. The plugin's out-of-area and out-of-bounds calls are refused, and reconnecting
-// leaks no fd or mapping.
+// reach it. The plugin's out-of-area and out-of-bounds calls are refused, reconnecting leaks no
+// fd or mapping, and a terminated worker's successor finds the same bytes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createPluginDevice, type PluginDeviceModel } from '../../host/device/model.js';
 import { grantFromManifest } from '../../host/plugins/grants.js';
 import { type LoadedPlugin, loadPlugin } from '../../host/plugins/loader.js';
 import { VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP } from '../../host/vfio/uapi.js';
-import type { VfioUserClient } from '../../host/vfio-user/client.js';
+import { VfioUserClient } from '../../host/vfio-user/client.js';
 import * as p from '../../host/vfio-user/protocol.js';
 import { baseline, now } from '../helpers/vu-fds.js';
 import { type Running, startServer } from '../helpers/vu-server.js';
 import { CACHE_DIR, pluginPath } from '../plugins/support.js';
+import { native } from './server-fixture.js';
 
 const test = suite('vfio-user memory areas (scratchpad)');
 
@@ -207,6 +212,49 @@ test('the memory outlives a client, and reconnecting leaks no fd or mapping', as
   } finally {
     running.stop();
     dev.close();
+  }
+});
+
+/** a worker serving scratchpad on `path`; resolves once it posted {event: first} */
+function worker(path: string, adopt: boolean, first: string): Promise<Worker> {
+  const w = new Worker(new URL('./shared-memory-worker-entry.js', import.meta.url), {
+    workerData: { path, adopt },
+  });
+  return new Promise((resolve, reject) => {
+    w.on('message', (m: { event?: string }) => {
+      if (m.event === first) resolve(w);
+    });
+    w.once('error', reject);
+  });
+}
+
+test('a worker terminated as the watchdog does leaves the memory: the next plugin sees the same bytes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vu-mem-'));
+  const path = join(dir, 'sp.sock');
+  const first = await worker(path, false, 'listening');
+  const client = await VfioUserClient.connect(path);
+  let info: Awaited<ReturnType<VfioUserClient['regionInfo']>> | undefined;
+  let second: Worker | undefined;
+  try {
+    await client.negotiate();
+    info = await client.regionInfo(BAR2);
+    const map = client.mapRegionArea(info);
+    await write32(client, BAR0, REG.FILL, 0x11); // the first plugin writes the page
+    map.write(0x40, new Uint8Array([0xc0, 0xff, 0xee, 0x00])); // and the guest a word
+    const page = map.read(0, PAGE);
+    await first.terminate(); // nothing in flight: the core stays, detached
+    second = await worker(path, true, 'adopt'); // a fresh plugin instance, the same connection
+    assert.is(await read32(client, BAR0, REG.SUM), fnv1a(page));
+    await write32(client, BAR0, REG.WORD_AT, 0x40);
+    assert.is(await read32(client, BAR0, REG.WORD), 0x00eeffc0);
+    map.close();
+  } finally {
+    if (info?.fd !== undefined) client.closeFd(info.fd);
+    client.close();
+    await second?.terminate();
+    await first.terminate();
+    native.vfioUserClose(path); // the core the last worker left
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
