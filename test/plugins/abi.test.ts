@@ -126,7 +126,7 @@ test('the engine refuses a real 0.2.0 component before transpiling it', async ()
     );
   assert.instance(err, PluginError);
   assert.is((err as PluginError).kind, 'unsupported');
-  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.0/);
+  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.1/);
 });
 
 test('loadPlugin reports the ABI, world, interfaces and hash of a supported plugin', async () => {
@@ -137,6 +137,33 @@ test('loadPlugin reports the ABI, world, interfaces and hash of a supported plug
   assert.is(loaded.sha256.length, 64);
   assert.is(loaded.sizeBytes, pluginBytes('edu').length);
   assert.is(loaded.manifest.name, 'edu');
+});
+
+test('a real 0.1.1 component with memory areas loads as emulated-device-with-memory and declares them', async () => {
+  const loaded = await loadPlugin(pluginPath('scratchpad'), { cacheDir: CACHE_DIR });
+  assert.is(loaded.abi, '0.1.1');
+  assert.is(loaded.world, 'emulated-device-with-memory');
+  assert.equal(loaded.exports, ['memory-areas', 'device']);
+  assert.ok(loaded.manifest.capabilities.sharedMemory);
+  const read = () => new Uint8Array(4);
+  const noop = () => undefined;
+  const host = {
+    irq: { raise: noop, lower: noop, isMasked: () => true },
+    dma: { read, write: noop },
+    log: { log: noop },
+    clock: { nowNs: () => 0n, setTimer: noop, cancelTimer: noop },
+    byteStream: { write: () => 0, read: () => new Uint8Array(0) },
+  };
+  const limits = { memoryBytes: 1 << 20 };
+  // the world needs its shared-memory import: an instance without it is refused
+  const denied = refusal(() => loaded.compiled.instantiate(host, limits));
+  assert.is(denied.kind, 'denied');
+  const inst = loaded.compiled.instantiate(
+    { ...host, sharedMemory: { read, write: noop } },
+    limits,
+  );
+  assert.equal(inst.memoryAreas?.(), [{ bar: 2, offset: 0n, lengthBytes: 4096n }]);
+  inst.dispose();
 });
 
 test.run();
