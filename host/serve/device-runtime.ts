@@ -50,6 +50,7 @@ const INSTANCE_METHODS = [
   'saveState',
   'loadState',
   'streamReady',
+  'memoryAreas',
 ] as const;
 
 /**
@@ -65,7 +66,8 @@ export function watchedPlugin(
   const wrap = (inst: PluginInstance): PluginInstance => {
     const out = { dispose: () => inst.dispose() } as Record<string, unknown>;
     for (const name of INSTANCE_METHODS) {
-      const fn = inst[name] as (...args: unknown[]) => unknown;
+      const fn = inst[name] as ((...args: unknown[]) => unknown) | undefined;
+      if (!fn) continue; // optional (memoryAreas): absent stays absent
       out[name] = (...args: unknown[]) => {
         Atomics.add(hb, HB_SEQ, 1);
         Atomics.store(hb, HB_BUSY, 1);

@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { createPluginDevice, type PluginDeviceModel } from '../../host/device/model.js';
 import { grantFromManifest } from '../../host/plugins/grants.js';
 import { type LoadedPlugin, loadPlugin } from '../../host/plugins/loader.js';
+import { DeviceSupervisor } from '../../host/serve/supervisor.js';
 import { VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP } from '../../host/vfio/uapi.js';
 import { VfioUserClient } from '../../host/vfio-user/client.js';
 import * as p from '../../host/vfio-user/protocol.js';
@@ -212,6 +213,35 @@ test('the memory outlives a client, and reconnecting leaks no fd or mapping', as
   } finally {
     running.stop();
     dev.close();
+  }
+});
+
+test('served as `vfiobox serve` does (worker, watchdog heartbeat): the same region fd and memory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vu-mem-'));
+  const socketPath = join(dir, 'sp.sock');
+  const sup = new DeviceSupervisor({
+    name: 'scratchpad',
+    pluginPath: pluginPath('scratchpad'),
+    socketPath,
+    cacheDir: CACHE_DIR,
+  });
+  await sup.start();
+  const client = await VfioUserClient.connect(socketPath);
+  let info: Awaited<ReturnType<VfioUserClient['regionInfo']>> | undefined;
+  try {
+    await client.negotiate();
+    info = await client.regionInfo(BAR2);
+    assert.equal(info.caps.sparseMmap, [{ offset: 0, size: PAGE }]);
+    const map = client.mapRegionArea(info);
+    map.write(0, new Uint8Array([5, 6, 7, 8]));
+    await write32(client, BAR0, REG.WORD_AT, 0);
+    assert.is(await read32(client, BAR0, REG.WORD), 0x08070605);
+    map.close();
+  } finally {
+    if (info?.fd !== undefined) client.closeFd(info.fd);
+    client.close();
+    await sup.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
