@@ -94,6 +94,8 @@ test('GET_REGION_INFO: a too-small argsz gets the size needed, the full one the 
     assert.equal(small.fds, []); // no fd before the client can take the whole answer
     const head = p.decodeRegionInfo(small.payload);
     assert.is(head.argsz, p.REGION_INFO_SIZE + 16 + 16); // + sparse mmap header + one area
+    assert.is(head.flags & VFIO_REGION_INFO_FLAG_CAPS, 0); // no chain, no CAPS (QEMU insists)
+    assert.ok(head.flags & VFIO_REGION_INFO_FLAG_MMAP);
     const info = await client.regionInfo(BAR2); // asks again with that argsz
     try {
       assert.is(info.sizeBytes, 2 * PAGE);

@@ -74,10 +74,14 @@ ServerCore::Reply ServerCore::HandleRegionInfo(const Message& msg) {
   if (in.argsz < reply.payload.size()) {
     // [SPEC "Message sizes"]: too small a buffer gets the struct with the argsz needed and
     // nothing else; the client asks again with a bigger one [OBS: libvfio-user, 32 -> 80].
+    // FLAG_CAPS only with the chain, as libvfio-user does: QEMU's vfio-user client refuses
+    // CAPS with a cap_offset inside the struct (EINVAL: "failed to get region N info") [OBS:
+    // QEMU 11.1.3, lab-vu], although the kernel's vfio-pci keeps the flag with offset 0.
     reply.payload.resize(sizeof(RegionInfo));
     RegionInfo head;
     std::memcpy(&head, reply.payload.data(), sizeof(head));
     head.cap_offset = 0;
+    head.flags &= ~kRegionFlagCaps;
     std::memcpy(reply.payload.data(), &head, sizeof(head));
     return reply;
   }
