@@ -43,11 +43,13 @@
         "native/src/vfio_user/server_irq.cc",
         "native/src/vfio_user/server_dma_msg.cc",
         "native/src/vfio_user/server_host.cc",
+        "native/src/vfio_user/region_memory.cc",
         "native/src/js/vfio_user_socket.cc",
         "native/src/js/vfio_user_server.cc",
         "native/src/js/vfio_user_hooks.cc",
         "native/src/js/vfio_user_server_io.cc",
-        "native/src/js/vfio_user_fds.cc"
+        "native/src/js/vfio_user_fds.cc",
+        "native/src/js/fd_mapping.cc"
       ]
     },
     {

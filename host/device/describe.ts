@@ -15,6 +15,7 @@ import type {
   ClaimedRange,
   DeviceDescription,
   IntxPin,
+  MemoryArea,
   MsixLayout,
 } from '../plugins/engine.js';
 
@@ -35,12 +36,15 @@ export function msixPbaBytes(vectors: number): number {
 }
 
 class Checker {
-  constructor(readonly plugin: string) {}
+  constructor(
+    readonly plugin: string,
+    readonly exportName = 'describe',
+  ) {}
 
   fail(path: string, expected: string, got: unknown): never {
     throw new PluginError(
       this.plugin,
-      'describe',
+      this.exportName,
       'invalid',
       `${path}: expected ${expected}, got ${shown(got)}`,
     );
@@ -260,8 +264,77 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** A canonical text of a validated description, for "must not change" comparisons. */
-export function descriptionKey(desc: DeviceDescription): string {
+/** At most this many memory areas (memory.wit `memory-areas.areas`). */
+export const MAX_MEMORY_AREAS = 16;
+const PAGE = 4096n;
+
+function msixSpans(msix: MsixLayout | undefined): Span[] {
+  if (!msix) return [];
+  const tableEnd = msix.tableOffset + msix.vectors * MSIX_ENTRY_BYTES;
+  const pbaEnd = msix.pbaOffset + msixPbaBytes(msix.vectors);
+  return [
+    {
+      bar: msix.tableBar,
+      start: BigInt(msix.tableOffset),
+      end: BigInt(tableEnd),
+      what: 'MSI-X table',
+    },
+    { bar: msix.pbaBar, start: BigInt(msix.pbaOffset), end: BigInt(pbaEnd), what: 'MSI-X PBA' },
+  ];
+}
+
+/**
+ * Checks an untrusted `memory-areas.areas()` answer against the validated description: whole
+ * 4 KiB pages inside a memory BAR, not overlapping each other, the MSI-X table or PBA, or a
+ * claimed range. Returns a frozen copy sorted by BAR and offset; throws PluginError 'invalid'.
+ */
+export function validateMemoryAreas(
+  plugin: string,
+  desc: DeviceDescription,
+  raw: unknown,
+): readonly MemoryArea[] {
+  const c = new Checker(plugin, 'memory-areas.areas');
+  const areas = c.list(raw, 'areas', MAX_MEMORY_AREAS).map((item, i): MemoryArea => {
+    const path = `areas[${i}]`;
+    const r = c.object(item, path);
+    const bar = memBar(c, desc.bars, r.bar, `${path}.bar`);
+    const offset = c.u64(r.offset, `${path}.offset`);
+    const lengthBytes = c.u64(r.lengthBytes, `${path}.lengthBytes`);
+    if (offset % PAGE !== 0n) c.fail(`${path}.offset`, 'a multiple of 4096', offset);
+    if (lengthBytes === 0n || lengthBytes % PAGE !== 0n) {
+      c.fail(`${path}.lengthBytes`, 'a non-zero multiple of 4096', lengthBytes);
+    }
+    if (offset + lengthBytes > bar.sizeBytes) {
+      c.fail(path, `an area inside BAR${bar.index} (${bar.sizeBytes} bytes)`, r);
+    }
+    return { bar: bar.index, offset, lengthBytes };
+  });
+  const spans: Span[] = areas.map((a, i) => ({
+    bar: a.bar,
+    start: a.offset,
+    end: a.offset + a.lengthBytes,
+    what: `areas[${i}]`,
+  }));
+  const others = [
+    ...msixSpans(desc.irqs.msix),
+    ...desc.claimedRanges.map((cl, i) => ({
+      bar: cl.bar,
+      start: cl.offset,
+      end: cl.offset + cl.lengthBytes,
+      what: `claimedRanges[${i}]`,
+    })),
+  ];
+  spans.forEach((span, i) => {
+    for (const other of [...spans.slice(0, i), ...others]) {
+      if (overlaps(span, other)) c.fail(span.what, `an area clear of ${other.what}`, areas[i]);
+    }
+  });
+  areas.sort((a, b) => a.bar - b.bar || (a.offset < b.offset ? -1 : 1));
+  return deepFreeze(areas);
+}
+
+/** A canonical text of a validated description (or areas), for "must not change" comparisons. */
+export function descriptionKey(desc: DeviceDescription | readonly MemoryArea[]): string {
   return JSON.stringify(desc, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 }
 

@@ -3,7 +3,7 @@
 // GET_IRQ_INFO report them, linux/vfio.h), and the little-endian helpers the access splitting
 // uses.
 
-import type { DeviceDescription } from '../plugins/engine.js';
+import type { DeviceDescription, MemoryArea } from '../plugins/engine.js';
 import {
   IRQ_FLAG_AUTOMASKED,
   IRQ_FLAG_EVENTFD,
@@ -14,13 +14,21 @@ import {
   NUM_IRQS,
   NUM_REGIONS,
   REGION_CONFIG,
+  REGION_FLAG_MMAP,
   REGION_FLAG_READ,
   REGION_FLAG_WRITE,
   type RegionLayout,
 } from './types.js';
 
-/** Regions 0-5 from the BARs (the upper slot of a 64-bit BAR is empty), 7 = 256-byte config. */
-export function regionLayout(desc: DeviceDescription): RegionLayout[] {
+/**
+ * Regions 0-5 from the BARs (the upper slot of a 64-bit BAR is empty), 7 = 256-byte config.
+ * A BAR with memory areas (validated, sorted: describe.ts validateMemoryAreas) is MMAP with
+ * those areas as its sparse mmap areas, and `memory`.
+ */
+export function regionLayout(
+  desc: DeviceDescription,
+  areas: readonly MemoryArea[] = [],
+): RegionLayout[] {
   const regions: RegionLayout[] = [];
   for (let index = 0; index < NUM_REGIONS; index++) {
     regions.push({ index, sizeBytes: 0, flags: 0, mmapAreas: [] });
@@ -33,6 +41,13 @@ export function regionLayout(desc: DeviceDescription): RegionLayout[] {
       flags,
       mmapAreas: [],
     };
+  }
+  for (const area of areas) {
+    const region = regions[area.bar];
+    if (!region || region.sizeBytes === 0) continue; // validateMemoryAreas refused it already
+    region.flags |= REGION_FLAG_MMAP;
+    region.memory = true;
+    region.mmapAreas.push({ offset: Number(area.offset), sizeBytes: Number(area.lengthBytes) });
   }
   regions[REGION_CONFIG] = { index: REGION_CONFIG, sizeBytes: 256, flags, mmapAreas: [] };
   return regions;

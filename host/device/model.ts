@@ -13,6 +13,10 @@
 //   reads BARs through the socket whatever the guest's command register says (QEMU's client
 //   does so before enabling decode), as vfio-pci's region fd does not gate either.
 // - A restart after a fence keeps config space: only the plugin starts from reset state.
+// - Memory areas (WIT 0.1.1): accesses inside one are copies from the device's memory (the
+//   transport's once it binds it, else the model's own buffers), never plugin calls; the
+//   plugin reaches the same bytes through shared-memory. Neither a fence nor a reset clears
+//   them.
 
 import { PluginError } from '../errors.js';
 import type {
@@ -31,6 +35,7 @@ import { ConfigSpace } from './config-space.js';
 import { vectorCount } from './describe.js';
 import { InterruptRouter, type IrqAction, type IrqSnapshot } from './interrupts.js';
 import { chunkWidth, irqLayout, loadLe, ones, regionLayout, storeLe } from './layout.js';
+import { inArea, LocalMemory } from './memory.js';
 import { type DeviceEvent, Supervisor } from './supervisor.js';
 import {
   type ByteStreamPeer,
@@ -41,6 +46,7 @@ import {
   type IrqSink,
   REGION_CONFIG,
   type RegionLayout,
+  type SharedMemorySpace,
 } from './types.js';
 
 export type { IrqSnapshot } from './interrupts.js';
@@ -146,6 +152,8 @@ class PluginDevice implements PluginDeviceModel {
   readonly #plugin: Supervisor;
   readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
   #io: Io | undefined;
+  #local: LocalMemory | undefined;
+  #memory: SharedMemorySpace | undefined;
   #closed = false;
   // The BAR access in progress, read by the closures below, which are made once: the per-access
   // path allocates nothing of its own (the plugin call is synchronous and never re-enters).
@@ -185,6 +193,7 @@ class PluginDevice implements PluginDeviceModel {
         },
         vectors: vectorCount,
         dma: () => this.#io?.dma,
+        memory: () => this.#memorySpace(),
         streamPeer: () => this.#io?.stream,
         onFence: () => this.#router.lower(0),
       },
@@ -201,7 +210,7 @@ class PluginDevice implements PluginDeviceModel {
       onChange: (what) => this.#router.onConfigChange(what),
     });
     this.#router = new InterruptRouter(desc, this.config);
-    this.regions = regionLayout(desc);
+    this.regions = regionLayout(desc, this.#plugin.memoryAreas);
     this.irqs = irqLayout(desc);
     if (opts.irqState) {
       this.#router.restore(
@@ -261,9 +270,23 @@ class PluginDevice implements PluginDeviceModel {
     return width;
   }
 
+  #memorySpace(): SharedMemorySpace {
+    if (this.#memory) return this.#memory;
+    this.#local ??= new LocalMemory(this.regions);
+    return this.#local;
+  }
+
+  bindMemory(space: SharedMemorySpace | undefined): void {
+    this.#memory = space;
+  }
+
   read(region: number, offset: number, out: Uint8Array): void {
     this.#check(region, offset, out.length);
     this.#counters.reads++;
+    if (inArea(this.regions[region], offset, out.length)) {
+      out.set(this.#memorySpace().read(region, offset, out.length));
+      return;
+    }
     for (let at = 0; at < out.length; ) {
       const off = offset + at;
       if (region === REGION_CONFIG) {
@@ -293,6 +316,10 @@ class PluginDevice implements PluginDeviceModel {
   write(region: number, offset: number, data: Uint8Array): void {
     this.#check(region, offset, data.length);
     this.#counters.writes++;
+    if (inArea(this.regions[region], offset, data.length)) {
+      this.#memorySpace().write(region, offset, data);
+      return;
+    }
     for (let at = 0; at < data.length; ) {
       const off = offset + at;
       if (region === REGION_CONFIG) {

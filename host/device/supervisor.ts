@@ -20,14 +20,15 @@ import type {
   HostImports,
   InstanceLimits,
   LogLevel,
+  MemoryArea,
   PluginInstance,
 } from '../plugins/engine.js';
 import { WitError } from '../plugins/engine.js';
-import { applyGrants, type Grant } from '../plugins/grants.js';
+import { applyGrants, type Grant, type MemoryLayout } from '../plugins/grants.js';
 import type { DeviceClock } from './clock.js';
-import { descriptionKey, validateDescription } from './describe.js';
+import { descriptionKey, validateDescription, validateMemoryAreas } from './describe.js';
 import { ByteFifo } from './stream.js';
-import type { ByteStreamPeer, DmaSpace } from './types.js';
+import type { ByteStreamPeer, DmaSpace, SharedMemorySpace } from './types.js';
 
 const debug = createLogger('device');
 
@@ -58,6 +59,8 @@ export interface SupervisorEnv {
   /** how many vectors the plugin may name (describe.ts vectorCount) */
   vectors(desc: DeviceDescription): number;
   dma(): DmaSpace | undefined;
+  /** where the plugin's memory areas live now (the transport's, or the model's own) */
+  memory(): SharedMemorySpace;
   streamPeer(): ByteStreamPeer | undefined;
   /** the instance was fenced: drop what it asserted */
   onFence(): void;
@@ -69,6 +72,16 @@ interface Slot {
   live: boolean;
   /** effects (interrupts, timers) held until the instance is committed */
   staged: (() => void)[] | undefined;
+  /** the areas its shared-memory calls may touch, once it declared them */
+  memory: MemoryLayout | undefined;
+}
+
+interface Instantiated {
+  slot: Slot;
+  desc: DeviceDescription;
+  areas: readonly MemoryArea[];
+  /** what a restart or reload must reproduce: describe() and memory-areas */
+  key: string;
 }
 
 type Try<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -83,6 +96,8 @@ function text(err: unknown): string {
 
 export class Supervisor {
   readonly description: DeviceDescription;
+  /** the memory areas the plugin declared (memory-areas, WIT 0.1.1); empty for most */
+  readonly memoryAreas: readonly MemoryArea[];
   readonly denied: Record<string, number> = {};
   readonly counters = { fences: 0, restarts: 0, reloads: 0, timersDropped: 0, streamInDropped: 0 };
   readonly #env: SupervisorEnv;
@@ -106,7 +121,8 @@ export class Supervisor {
     this.#plugin = plugin;
     const first = this.#instantiate(plugin);
     this.description = first.desc;
-    this.#key = descriptionKey(first.desc);
+    this.memoryAreas = first.areas;
+    this.#key = first.key;
     this.#vectors = env.vectors(first.desc);
     this.#slot = first.slot;
   }
@@ -126,20 +142,41 @@ export class Supervisor {
 
   // ---- instances ----
 
-  #instantiate(plugin: CompiledPlugin): { slot: Slot; desc: DeviceDescription } {
-    const slot: Slot = { instance: undefined, live: false, staged: [] };
+  #instantiate(plugin: CompiledPlugin): Instantiated {
+    const slot: Slot = { instance: undefined, live: false, staged: [], memory: undefined };
     const clock = this.#env.clock;
-    const host = applyGrants(this.#imports(slot), this.#env.grant, this.denied, {
+    const raw = this.#imports(slot);
+    if (plugin.world === 'emulated-device-with-memory') raw.sharedMemory = this.#memory(slot);
+    const host = applyGrants(raw, this.#env.grant, this.denied, {
       nowMs: () => Number(clock.nowNs() / 1000n) / 1000,
+      memoryLayout: () => slot.memory,
     });
     const instance = plugin.instantiate(host, this.#env.limits);
     slot.instance = instance;
     try {
-      return { slot, desc: validateDescription(this.#env.name, instance.describe()) };
+      const name = this.#env.name;
+      const desc = validateDescription(name, instance.describe());
+      const areas = validateMemoryAreas(name, desc, instance.memoryAreas?.() ?? []);
+      const barSizes = new Map(desc.bars.map((b) => [b.index, b.sizeBytes] as const));
+      slot.memory = { barSizes, areas };
+      const key = `${descriptionKey(desc)}\n${descriptionKey(areas)}`;
+      return { slot, desc, areas, key };
     } catch (err) {
       this.#retire(slot);
       throw err;
     }
+  }
+
+  /** the raw shared-memory import of `slot`: the model's memory, while the slot may act */
+  #memory(slot: Slot): NonNullable<HostImports['sharedMemory']> {
+    const space = (): SharedMemorySpace => {
+      if (!slot.live && !slot.staged) throw new WitError('not-granted');
+      return this.#env.memory();
+    };
+    return {
+      read: (bar, offset, len) => space().read(bar, Number(offset), len),
+      write: (bar, offset, data) => space().write(bar, Number(offset), data),
+    };
   }
 
   #commit(slot: Slot): void {
@@ -323,10 +360,11 @@ export class Supervisor {
     }
   }
 
-  #checkSame(next: { slot: Slot; desc: DeviceDescription }): void {
-    if (descriptionKey(next.desc) === this.#key) return;
+  #checkSame(next: Instantiated): void {
+    if (next.key === this.#key) return;
     this.#retire(next.slot);
-    throw new PluginError(this.#env.name, 'describe', 'invalid', 'describe() changed');
+    const what = 'describe() or memory-areas changed';
+    throw new PluginError(this.#env.name, 'describe', 'invalid', what);
   }
 
   // ---- timers and stream ----

@@ -33,6 +33,21 @@ export interface RegionLayout {
   flags: number;
   /** Areas a client may mmap (sparse mmap capability); empty = everything is trapped. */
   mmapAreas: { offset: number; sizeBytes: number }[];
+  /**
+   * The mmap areas are the plugin's memory areas (WIT 0.1.1 `memory-areas`): plain memory the
+   * transport backs and shares with the client (bindMemory), not registers.
+   */
+  memory?: boolean;
+}
+
+/**
+ * The bytes of a device's memory areas, by region index and offset in the region (the
+ * vfio-user server's memfd mapping, or the model's own buffers). Callers check bounds and
+ * areas first; out-of-bounds calls throw RangeError.
+ */
+export interface SharedMemorySpace {
+  read(region: number, offset: number, len: number): Uint8Array;
+  write(region: number, offset: number, data: Uint8Array): void;
 }
 
 export interface IrqLayout {
@@ -91,6 +106,13 @@ export interface DeviceModel {
   attach(io: { irq: IrqSink; dma: DmaSpace; stream?: ByteStreamPeer }): void;
   /** The transport lost its client: DMA and IRQs are gone, device state stays (vfio-user spec). */
   detach(): void;
+  /**
+   * The transport holds the memory of the regions marked `memory` from now on (undefined: the
+   * model's own buffers again). Bytes in the model's buffers are not copied over: the
+   * transport's memory is the device's (it outlives the model across a worker restart).
+   * Optional: a model without memory regions need not implement it.
+   */
+  bindMemory?(space: SharedMemorySpace | undefined): void;
   /** Queue bytes for the device's byte-stream (the user typed them). */
   streamInput(data: Uint8Array): void;
   /**

@@ -36,6 +36,7 @@ export const GRANT_ALL: Readonly<Grant> = Object.freeze({
   log: true,
   clock: true,
   byteStream: true,
+  sharedMemory: true,
   logLinesPerSecond: 1_000_000,
 });
 

@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -251,9 +251,16 @@ export interface NativeVfioUserLayout {
   /** by region index (num_regions = length); sizeBytes 0 = absent */
   regions: Array<{
     sizeBytes: number;
-    /** VFIO_REGION_INFO_FLAG_READ | _WRITE (MMAP is dropped: no region fds yet) */
+    /** VFIO_REGION_INFO_FLAG_READ | _WRITE; MMAP is set for `memory` regions, else dropped */
     flags: number;
+    /** page-aligned, ascending and disjoint when `memory` is set */
     mmapAreas?: Array<{ offset: number; sizeBytes: number }>;
+    /**
+     * the mmap areas are plain memory: listen() creates one sealed memfd for the region (its
+     * fd goes with GET_REGION_INFO) and serves REGION_READ/WRITE inside an area from it, never
+     * through regionRead/regionWrite. It belongs to the core, so it survives an adopt.
+     */
+    memory?: boolean;
   }>;
   /** by IRQ index (num_irqs = length); flags VFIO_IRQ_INFO_* */
   irqs: Array<{ count: number; flags: number }>;
@@ -354,6 +361,12 @@ export interface NativeVfioUserServer {
   dmaWrite(iova: bigint, data: Uint8Array): void;
   /** eventfd write; false when the client armed no eventfd for it (RangeError if none such) */
   triggerIrq(index: number, subindex: number): boolean;
+  /**
+   * copy out of the memory of a `memory` region (any offset inside the region; the area check
+   * is the caller's). VfioError ENODEV before listen() or after close(); RangeError outside.
+   */
+  memoryRead(region: number, offset: number, len: number): Uint8Array;
+  memoryWrite(region: number, offset: number, data: Uint8Array): void;
   stats(): NativeVfioUserServerStats;
 }
 
@@ -366,10 +379,29 @@ export type NativeVfioUserServerClass = new (
   options?: NativeVfioUserServerOptions,
 ) => NativeVfioUserServer;
 
+/**
+ * A MAP_SHARED, read-write mapping of [offset, offset + sizeBytes) of a memory fd (a vfio-user
+ * client mapping a region fd's sparse area). Copies only; never exposed as an ArrayBuffer.
+ */
+export interface NativeFdMapping {
+  readonly sizeBytes: number;
+  /** copies out; RangeError outside the mapping, ERR_VFIO_CLOSED after close() */
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Uint8Array): void;
+  /** munmap; idempotent (the finalizer does it too). The fd stays the caller's. */
+  close(): void;
+}
+
 /** Exports of vfio_core.node only (vfio-user sockets and memfds need real syscalls). */
 export interface NativeVfioUser {
   VfioUserSocket: NativeVfioUserSocketClass;
   VfioUserServer: NativeVfioUserServerClass;
+  /** mmap(fd, offset): offset page-aligned, the range inside the (regular) file, else EINVAL */
+  FdMapping: new (
+    fd: number,
+    offset: number,
+    sizeBytes: number,
+  ) => NativeFdMapping;
   /** memfd_create(name, MFD_CLOEXEC) + ftruncate; returns the fd */
   memfdCreate(name: string, sizeBytes: number): number;
   /** pread exactly len bytes (EIO at end of file) */
@@ -436,6 +468,7 @@ export const NATIVE_KEYS = {
 export const NATIVE_VFIO_USER_KEYS = {
   VfioUserSocket: true,
   VfioUserServer: true,
+  FdMapping: true,
   memfdCreate: true,
   fdRead: true,
   fdWrite: true,

@@ -4,15 +4,16 @@
 // wit/README.md "Versioning"). A plugin targets exactly one version: every name it imports or
 // exports carries it, and a plugin mixing two is refused rather than guessed at.
 //
-// Older supported versions would each get one adapter in host/plugins/compat/; with MIN = MAX
-// there is none yet (compat/README.md).
+// 0.1.1 only added items (memory areas), so a 0.1.0 plugin runs against the 0.1.1 host imports
+// unchanged and needs no adapter in host/plugins/compat/ (compat/README.md): it simply never
+// imports or exports the new interfaces.
 
 import { PluginError } from '../errors.js';
-import type { AbiVersion } from './engine.js';
+import type { AbiVersion, World } from './engine.js';
 import { isKnownWasiImport } from './wasi/index.js';
 
 /** The range of `vfiobox:device` versions this host instantiates, inclusive. */
-export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.0' } as const satisfies {
+export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.1' } as const satisfies {
   min: AbiVersion;
   max: AbiVersion;
 };
@@ -27,9 +28,37 @@ const INTERFACES: Readonly<
     imports: ['types', 'irq', 'dma', 'log', 'clock', 'byte-stream', 'region'],
     exports: ['device'],
   },
+  '0.1.1': {
+    imports: ['types', 'irq', 'dma', 'log', 'clock', 'byte-stream', 'region', 'shared-memory'],
+    exports: ['device', 'memory-areas'],
+  },
 };
 
-export type World = 'emulated-device' | 'passthrough-variant';
+export type { World } from './engine.js';
+
+/**
+ * The world a component's interface names belong to (wit/vfiobox-device/0.1.1/worlds.wit). A
+ * component lists only the imports its code calls, so the exports decide: `memory-areas` is
+ * emulated-device-with-memory whether or not it calls shared-memory.
+ */
+function worldOf(plugin: string, imports: readonly string[], exports: readonly string[]): World {
+  const memory = exports.includes('memory-areas');
+  if (imports.includes('region')) {
+    if (memory || imports.includes('shared-memory')) {
+      throw new PluginError(plugin, 'load', 'unsupported', 'no world has region and memory areas');
+    }
+    return 'passthrough-variant';
+  }
+  if (!memory && imports.includes('shared-memory')) {
+    throw new PluginError(
+      plugin,
+      'load',
+      'invalid',
+      'imports shared-memory but exports no memory-areas (world emulated-device-with-memory)',
+    );
+  }
+  return memory ? 'emulated-device-with-memory' : 'emulated-device';
+}
 
 export interface ComponentAbi {
   abi: AbiVersion;
@@ -141,10 +170,11 @@ export function readAbi(
     );
   }
   const capabilityImports = imports.map((p) => p.iface).filter((i) => i !== 'types');
+  const exportNames = exports.map((p) => p.iface);
   return {
     abi,
-    world: capabilityImports.includes('region') ? 'passthrough-variant' : 'emulated-device',
+    world: worldOf(plugin, capabilityImports, exportNames),
     imports: capabilityImports,
-    exports: exports.map((p) => p.iface),
+    exports: exportNames,
   };
 }

@@ -5,8 +5,11 @@
 // already grant-checked host imports, and turn every way a call can go wrong into one of two
 // outcomes: a returned WIT error (`WitError`) or a plugin fault (`PluginError`, kind 'trap').
 //
-// Types mirror `wit/vfiobox-device/0.1.0` in jco's naming (camelCase fields, enum cases as
+// Types mirror `wit/vfiobox-device/0.1.1` (0.1.0 plus memory areas) in jco's naming (camelCase fields, enum cases as
 // kebab-case strings, `u64` as bigint, `option<T>` as `T | undefined`).
+
+/** The WIT world a plugin targets (wit/vfiobox-device/<ver>/worlds.wit). */
+export type World = 'emulated-device' | 'passthrough-variant' | 'emulated-device-with-memory';
 
 /** `x.y.z` of the `vfiobox:device` package a plugin was built against. */
 export type AbiVersion = `${number}.${number}.${number}`;
@@ -50,6 +53,13 @@ export interface IrqDescription {
 }
 
 export interface ClaimedRange {
+  bar: number;
+  offset: bigint;
+  lengthBytes: bigint;
+}
+
+/** `types.memory-area` (0.1.1): a memory-backed area of a BAR. Untrusted: validate first. */
+export interface MemoryArea {
   bar: number;
   offset: bigint;
   lengthBytes: bigint;
@@ -114,6 +124,11 @@ export interface HostImports {
     read(bar: number, offset: bigint, width: AccessWidth): bigint;
     write(bar: number, offset: bigint, width: AccessWidth, value: bigint): void;
   };
+  /** `shared-memory` (0.1.1): the plugin's own memory areas; errors are access-error cases. */
+  sharedMemory?: {
+    read(bar: number, offset: bigint, len: number): Uint8Array;
+    write(bar: number, offset: bigint, data: Uint8Array): void;
+  };
 }
 
 /**
@@ -134,6 +149,11 @@ export interface PluginInstance {
   saveState(): Uint8Array;
   loadState(state: Uint8Array): void;
   streamReady(): void;
+  /**
+   * `memory-areas.areas` (0.1.1). Absent for a plugin that does not export it (every world
+   * but emulated-device-with-memory): the device has no memory areas.
+   */
+  memoryAreas?(): MemoryArea[];
   /** Drops the instance; later calls throw PluginError. Idempotent. */
   dispose(): void;
   /** Current size of the plugin's linear memory in bytes, where the engine can tell. */
@@ -150,7 +170,7 @@ export interface CompiledPlugin {
   readonly engine: EngineName;
   /** Versions read from the component's import/export names (`vfiobox:device/irq@0.1.0`). */
   readonly abi: AbiVersion;
-  readonly world: 'emulated-device' | 'passthrough-variant';
+  readonly world: World;
   /** Unversioned interface names the component imports: 'irq', 'dma', 'log', ... */
   readonly imports: readonly string[];
   instantiate(host: HostImports, limits: InstanceLimits): PluginInstance;

@@ -8,11 +8,14 @@
 // - a DMA transfer over DMA_MAX_TRANSFER_BYTES fails with WitError('too-large') before any
 //   check or copy (types.wit: "split the transfer");
 // - log lines without the grant or over the rate limit, clock and byte-stream calls without
-//   the grant are dropped (those functions have no error case) and counted.
+//   the grant are dropped (those functions have no error case) and counted;
+// - shared-memory calls (0.1.1) reach only the plugin's own memory areas (as its memory-areas
+//   export declared them): outside its BARs `out-of-range`, inside a BAR but outside every
+//   area (or without the grant) `not-granted`, over DMA_MAX_TRANSFER_BYTES `invalid-width`.
 // The wrappers allocate nothing on the success path.
 
 import { ConfigError } from '../errors.js';
-import type { AccessWidth, HostImports, LogLevel } from './engine.js';
+import type { AccessWidth, HostImports, LogLevel, MemoryArea } from './engine.js';
 import { WitError } from './engine.js';
 import type { Capabilities, DmaAccess, DmaWindow, Manifest, RegionRange } from './manifest.js';
 import type { Policy } from './policy.js';
@@ -26,6 +29,8 @@ export interface Grant {
   log: boolean;
   clock: boolean;
   byteStream: boolean;
+  /** the plugin's own memory areas (shared-memory); never more than that */
+  sharedMemory: boolean;
   /** log rate limit; default DEFAULT_LOG_LINES_PER_SECOND */
   logLinesPerSecond?: number;
 }
@@ -42,6 +47,7 @@ export const NO_GRANT: Readonly<Grant> = Object.freeze({
   log: false,
   clock: false,
   byteStream: false,
+  sharedMemory: false,
 });
 
 // ---- intersections: the policy narrows, never widens ----
@@ -102,6 +108,7 @@ function grantOf(caps: Capabilities): Grant {
     log: caps.log,
     clock: caps.clock,
     byteStream: caps.byteStream,
+    sharedMemory: caps.sharedMemory,
   };
 }
 
@@ -136,6 +143,7 @@ export function grantFromManifest(manifest: Manifest, policy?: Policy, sha256?: 
     log: requested.log && (p.log ?? true),
     clock: requested.clock && (p.clock ?? true),
     byteStream: requested.byteStream && (p.byteStream ?? true),
+    sharedMemory: requested.sharedMemory && (p.sharedMemory ?? true),
   };
   if (entry.logLinesPerSecond !== undefined) grant.logLinesPerSecond = entry.logLinesPerSecond;
   return grant;
@@ -162,6 +170,35 @@ function regionAllows(ranges: readonly RegionRange[], bar: number, offset: bigin
 export interface ApplyGrantOptions {
   /** monotonic milliseconds for the log rate limit; default performance.now */
   nowMs?: () => number;
+  /**
+   * the plugin's memory areas and BAR sizes for the shared-memory checks, asked at each call
+   * (they are known only once the instance has answered describe and memory-areas); default
+   * none, so every shared-memory call is refused
+   */
+  memoryLayout?: () => MemoryLayout | undefined;
+}
+
+/** What the shared-memory checks compare against: BAR sizes by index, and the areas. */
+export interface MemoryLayout {
+  barSizes: ReadonlyMap<number, bigint>;
+  areas: readonly MemoryArea[];
+}
+
+/** `access-error` for a shared-memory call, or undefined when it may go ahead. */
+function memoryRefusal(
+  layout: MemoryLayout | undefined,
+  bar: number,
+  offset: bigint,
+  len: number,
+): 'out-of-range' | 'not-granted' | 'invalid-width' | undefined {
+  if (len > DMA_MAX_TRANSFER_BYTES) return 'invalid-width';
+  const barSize = layout?.barSizes.get(bar);
+  const end = offset + BigInt(len);
+  if (barSize === undefined || offset < 0n || end > barSize) return 'out-of-range';
+  for (const a of layout?.areas ?? []) {
+    if (a.bar === bar && offset >= a.offset && end <= a.offset + a.lengthBytes) return undefined;
+  }
+  return 'not-granted';
 }
 
 /** A token bucket of `perSecond` lines, holding at most one second's worth. */
@@ -241,6 +278,9 @@ export function applyGrants(
     clock: grant.clock ? raw.clock : deniedClock(deny),
     byteStream: grant.byteStream ? raw.byteStream : deniedStream(deny),
   };
+  if (raw.sharedMemory) {
+    checked.sharedMemory = checkedMemory(raw.sharedMemory, grant, options, deny);
+  }
   if (raw.region) {
     const region = raw.region;
     checked.region = {
@@ -255,6 +295,31 @@ export function applyGrants(
     };
   }
   return checked;
+}
+
+function checkedMemory(
+  raw: NonNullable<HostImports['sharedMemory']>,
+  grant: Grant,
+  options: ApplyGrantOptions,
+  deny: (iface: string) => void,
+): NonNullable<HostImports['sharedMemory']> {
+  const layout = options.memoryLayout ?? (() => undefined);
+  const check = (bar: number, offset: bigint, len: number) => {
+    const refusal = grant.sharedMemory ? memoryRefusal(layout(), bar, offset, len) : 'not-granted';
+    if (refusal === undefined) return;
+    deny('shared-memory');
+    throw new WitError(refusal);
+  };
+  return {
+    read(bar: number, offset: bigint, len: number) {
+      check(bar, offset, len);
+      return raw.read(bar, offset, len);
+    },
+    write(bar: number, offset: bigint, data: Uint8Array) {
+      check(bar, offset, data.length);
+      raw.write(bar, offset, data);
+    },
+  };
 }
 
 function deniedClock(deny: (iface: string) => void): HostImports['clock'] {

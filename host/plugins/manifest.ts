@@ -14,7 +14,8 @@
 //
 // ids entries are host/match.ts IdEntry values: ids as numbers, "0x..." strings or "*";
 // `dma` is "none", "all" or windows [{ "iova", "sizeBytes", "access": "r" | "w" | "rw" }];
-// `regions` (passthrough variants) [{ "bar", "offset", "lengthBytes" }]. Omitted capabilities
+// `regions` (passthrough variants) [{ "bar", "offset", "lengthBytes" }]; `sharedMemory` (true:
+// the plugin's own memory areas, WIT 0.1.1 `shared-memory`). Omitted capabilities
 // are not requested. Unknown fields are errors, so a typo cannot silently drop a request.
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -50,6 +51,8 @@ export interface Capabilities {
   log: boolean;
   clock: boolean;
   byteStream: boolean;
+  /** `shared-memory`: read and write the plugin's own memory areas (never anything else) */
+  sharedMemory: boolean;
 }
 
 export interface Budgets {
@@ -84,11 +87,12 @@ export const NO_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   log: false,
   clock: false,
   byteStream: false,
+  sharedMemory: false,
 });
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const TOP_FIELDS = ['name', 'version', 'description', 'ids', 'capabilities', 'budgets'];
-const CAPABILITY_FIELDS = ['irq', 'dma', 'regions', 'log', 'clock', 'byteStream'];
+const CAPABILITY_FIELDS = ['irq', 'dma', 'regions', 'log', 'clock', 'byteStream', 'sharedMemory'];
 const ID_FIELDS = ['vendor', 'device', 'subvendor', 'subdevice', 'classCode', 'classMask'];
 
 function idValue(f: Fields, value: unknown, path: string): number | '*' | undefined {
@@ -175,7 +179,7 @@ export function parseCapabilities(f: Fields, value: unknown, path: string): Part
   if (o.irq !== undefined) out.irq = { vectors: parseVectors(f, o.irq, join(path, 'irq')) };
   if (o.dma !== undefined) out.dma = parseDma(f, o.dma, join(path, 'dma'));
   if (o.regions !== undefined) out.regions = parseRegions(f, o.regions, join(path, 'regions'));
-  for (const key of ['log', 'clock', 'byteStream'] as const) {
+  for (const key of ['log', 'clock', 'byteStream', 'sharedMemory'] as const) {
     if (o[key] !== undefined) out[key] = f.boolean(o[key], join(path, key));
   }
   return out;

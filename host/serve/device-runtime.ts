@@ -51,6 +51,7 @@ const INSTANCE_METHODS = [
   'saveState',
   'loadState',
   'streamReady',
+  'memoryAreas',
 ] as const;
 
 /**
@@ -66,7 +67,10 @@ export function watchedPlugin(
   const wrap = (inst: PluginInstance): PluginInstance => {
     const out = { dispose: () => inst.dispose() } as Record<string, unknown>;
     for (const name of INSTANCE_METHODS) {
-      const fn = inst[name] as (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+      const fn = inst[name] as
+        | ((a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown)
+        | undefined;
+      if (!fn) continue; // optional (memoryAreas): absent stays absent
       // Per plugin call, on the trapped-access path: fixed arity (no rest array, no apply; no
       // instance method takes more than 4 arguments) and plain stores. Only this thread writes
       // the heartbeat; the watchdog only needs to see the values eventually, not a fence.

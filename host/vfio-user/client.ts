@@ -11,6 +11,8 @@ import { constants } from 'node:os';
 import { errnoName, ProtocolError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { loadVfioUserNative } from '../native/binding.js';
+import type { NativeFdMapping } from '../native/types.js';
+import { VFIO_REGION_INFO_FLAG_MMAP } from '../vfio/uapi.js';
 import * as p from './protocol.js';
 
 const log = createLogger('vfio-user-client');
@@ -345,6 +347,22 @@ export class VfioUserClient extends EventEmitter {
       return this.#regionInfoResult(info, fd);
     }
     throw new ProtocolError(p.opName(cmd), EINVAL, 'argsz kept growing');
+  }
+
+  /**
+   * mmaps sparse area `area` of a region whose info came with an fd, as a VMM does with
+   * FLAG_MMAP and the sparse mmap capability (a region without the capability is one area, all
+   * of it). The mapping and the fd stay the caller's to close.
+   */
+  mapRegionArea(info: RegionInfo, area = 0): NativeFdMapping {
+    const op = p.opName(p.Command.DEVICE_GET_REGION_INFO);
+    if (info.fd === undefined || (info.flags & VFIO_REGION_INFO_FLAG_MMAP) === 0) {
+      throw new ProtocolError(op, EINVAL, `region ${info.index} is not mmap-able`);
+    }
+    const areas = info.caps.sparseMmap ?? [{ offset: 0, size: info.sizeBytes }];
+    const a = areas[area];
+    if (!a) throw new RangeError(`area: expected 0..${areas.length - 1}, got ${area}`);
+    return new (loadVfioUserNative().FdMapping)(info.fd, info.offset + a.offset, a.size);
   }
 
   async irqInfo(index: number): Promise<IrqInfo> {

@@ -14,7 +14,9 @@
 // `persistent` server in a worker leaves it behind when the worker is terminated; the main
 // thread answers the request in flight as a fenced device (vfioUserFence) and the next
 // worker's server `adopt`s the core: same client connection, same maps and eventfds, and what
-// the client sent meanwhile is served in order.
+// the client sent meanwhile is served in order. The memory of a device's memory areas lives in
+// that core too (one sealed memfd per region, handed to the client for mmap): the plugin of
+// the next worker sees the bytes the last one and the guest left.
 
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
@@ -121,9 +123,14 @@ export function layoutOf(device: DeviceModel): NativeVfioUserLayout {
   const regions: NativeVfioUserLayout['regions'] = [];
   for (let i = 0; i < numRegions; i++) regions.push({ sizeBytes: 0, flags: 0 });
   for (const r of device.regions) {
-    // no region fds are handed out yet: everything is trapped (REGION_READ/WRITE)
+    // region fds exist only for memory areas (the native core's memfd): the rest is trapped
     const flags = r.flags & (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
-    regions[r.index] = { sizeBytes: r.sizeBytes, flags };
+    if (r.memory && r.mmapAreas.length > 0) {
+      const mmapAreas = r.mmapAreas.map((a) => ({ offset: a.offset, sizeBytes: a.sizeBytes }));
+      regions[r.index] = { sizeBytes: r.sizeBytes, flags, mmapAreas, memory: true };
+    } else {
+      regions[r.index] = { sizeBytes: r.sizeBytes, flags };
+    }
   }
   const irqs: NativeVfioUserLayout['irqs'] = [];
   for (let i = 0; i < numIrqs; i++) irqs.push({ count: 0, flags: 0 });
@@ -203,11 +210,20 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
    */
   listen(): void {
     this.#native.listen();
+    // the core's memfds hold the memory areas (an adopted core's keep what the plugin wrote)
+    if (this.#device.regions.some((r) => r.memory)) {
+      const native = this.#native;
+      this.#device.bindMemory?.({
+        read: (region, offset, len) => native.memoryRead(region, offset, len),
+        write: (region, offset, data) => native.memoryWrite(region, offset, data),
+      });
+    }
   }
 
   /** Idempotent: drops the client (device.detach, DMA unmapped, fds closed), unlinks the socket. */
   close(): void {
     this.#native.close();
+    this.#device.bindMemory?.(undefined);
   }
 
   get connected(): boolean {

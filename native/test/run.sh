@@ -17,6 +17,7 @@ core=("$src/dma_table.cc" "$src/iommu_context.cc" "$src/vfio_legacy.cc" "$src/vf
 vu=("$src/vfio_user/transport.cc" "$src/vfio_user/json_caps.cc" "$src/vfio_user/server_core.cc"
     "$src/vfio_user/server_dma.cc" "$src/vfio_user/server_device.cc" "$src/vfio_user/server_irq.cc"
     "$src/vfio_user/server_dma_msg.cc" "$src/vfio_user/server_host.cc" "$src/dma_table.cc"
+    "$src/vfio_user/region_memory.cc"
     "$src/sys_linux.cc")
 declare -A tests=(
   [dma_table]="$root/native/test/dma_table_test.cc $src/dma_table.cc"
@@ -25,10 +26,12 @@ declare -A tests=(
   [vfio_user_codec]="$root/native/test/vfio_user_codec_test.cc ${vu[*]}"
   [vfio_user_server]="$root/native/test/vfio_user_server_test.cc ${vu[*]}"
   [vfio_user_host]="$root/native/test/vfio_user_host_test.cc ${vu[*]}"
+  [vfio_user_memory]="$root/native/test/vfio_user_memory_test.cc ${vu[*]}"
 )
 passed=0
 failed=0
-for name in dma_table uapi_layout backend_fake vfio_user_codec vfio_user_server vfio_user_host; do
+for name in dma_table uapi_layout backend_fake vfio_user_codec vfio_user_server vfio_user_host \
+  vfio_user_memory; do
   # shellcheck disable=SC2086
   if ! "$cxx" "${flags[@]}" ${tests[$name]} -o "$out/$name" 2>"$out/$name.build.log"; then
     cat "$out/$name.build.log"

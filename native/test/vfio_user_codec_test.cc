@@ -174,6 +174,9 @@ void TestRegionInfoArgszRetry() {
   CHECK(r.ok && !r.error());
   CHECK_EQ(r.payload.size(), 32u);
   CHECK_EQ(r.At<uint32_t>(0), 80u);  // the size it needs [OBS: 32 -> 80]
+  // no chain in this reply, so no CAPS flag and no cap_offset (QEMU refuses CAPS without one)
+  CHECK_EQ(r.At<uint32_t>(4), kRegionFlagRead | kRegionFlagWrite | kRegionFlagMmap);
+  CHECK_EQ(r.At<uint32_t>(12), 0u);
   CHECK(r.fds.empty());
   r = p.Call(kCmdDeviceGetRegionInfo, Bytes().Put(RegionInfo{80, 0, 0, 0, 0, 0}));
   CHECK_EQ(r.payload.size(), 80u);

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Shared build of a C device model -> build/$(NAME).wasm, a component of one vfiobox:device world.
 # A plugin's Makefile sets NAME and SRCS (its own sources, relative to its folder), optionally
-# WORLD (default emulated-device), HDRS (default src/*.h) and CPPFLAGS, then includes this file.
+# WORLD (default emulated-device), WIT_VERSION (default 0.1.0: the wit/vfiobox-device folder),
+# HDRS (default src/*.h) and CPPFLAGS, then includes this file.
 #
 #   make          build build/$(NAME).wasm (installs the toolchain once via scripts/toolchain.sh)
 #                 and the sidecar build/$(NAME).manifest.json (host/plugins/manifest.ts)
@@ -23,7 +24,7 @@ C_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 ROOT := $(abspath $(C_DIR)/../..)
 COMMON := $(C_DIR)/common
 TOOLCHAIN := $(ROOT)/scripts/toolchain.sh
-WIT_VERSION := 0.1.0
+WIT_VERSION ?= 0.1.0
 WIT_DIR := $(ROOT)/wit/vfiobox-device/$(WIT_VERSION)
 WORLD ?= emulated-device
 HDRS ?= $(wildcard src/*.h)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // lab-vu: `vfiobox serve` against a real VMM. QEMU 11 (Debian sid, in a chroot) boots sid's
-// kernel under TCG with two vfio-user-pci devices: the edu and serial16550 plugins, each served
-// by its own `vfiobox serve` process. The guest's vu-check (test/lab-vu/guest/) drives them
+// kernel under TCG with three vfio-user-pci devices: the edu, serial16550 and scratchpad (a
+// memory-backed BAR area QEMU maps from the region fd) plugins, each served by its own
+// `vfiobox serve` process. The guest's vu-check (test/lab-vu/guest/) drives them
 // through the guest kernel (sysfs BAR mmap, uio_pci_generic INTx, the 8250 tty) and reports one
 // line per check; the server's --log-json events and QEMU's vfio_user_* trace are checked here.
 // Needs root (chroot, mount namespace); test/lab-vu/setup.sh prepares the cache on first use.
@@ -27,12 +28,15 @@ import {
 const GUEST_LINE = 'hello from the guest\n';
 const HOST_LINE = 'hello from the host\n';
 const DMA_MAP_WRITE = 0x2; // vfio-user spec, VFIO_USER_DMA_MAP flags bit 1
+/** q35's 32-bit PCI hole starts at 2 GiB or above; the guest's RAM (boot.sh) is far below. */
+const PCI_HOLE = 0x8000_0000n;
 
 interface Fixture {
   boot: BootResult;
   trace: string;
   eduEvents: ServeEvent[];
   serialEvents: ServeEvent[];
+  padEvents: ServeEvent[];
   eduExit: number | null;
   serialExit: number | null;
   streamText: string;
@@ -49,24 +53,29 @@ function served(): Promise<Fixture> {
     const dir = fixtureDir;
     const eduSock = join(dir, 'edu.sock');
     const serialSock = join(dir, 'serial.sock');
+    const padSock = join(dir, 'pad.sock');
     const streamSock = join(dir, 'uart.sock');
     const edu = await startServe('edu', eduSock);
     let serial: Awaited<ReturnType<typeof startServe>> | undefined;
+    let pad: Awaited<ReturnType<typeof startServe>> | undefined;
     let peer: StreamPeer | undefined;
     try {
       serial = await startServe('serial16550', serialSock, ['--stream', `unix:${streamSock}`]);
+      pad = await startServe('scratchpad', padSock);
       peer = await connectStream(streamSock, GUEST_LINE, HOST_LINE);
-      const boot = await bootGuest([eduSock, serialSock], join(dir, 'out'));
+      const boot = await bootGuest([eduSock, serialSock, padSock], join(dir, 'out'));
       const streamText = peer.received();
       peer.close();
       const eduExit = await edu.stop();
       const serialExit = await serial.stop();
-      const socketsLeft = [eduSock, serialSock].filter((p) => existsSync(p));
+      await pad.stop();
+      const socketsLeft = [eduSock, serialSock, padSock].filter((p) => existsSync(p));
       return {
         boot,
         trace: readTrace(join(dir, 'out')),
         eduEvents: edu.events,
         serialEvents: serial.events,
+        padEvents: pad.events,
         eduExit,
         serialExit,
         streamText,
@@ -76,6 +85,7 @@ function served(): Promise<Fixture> {
       peer?.close();
       await edu.stop();
       await serial?.stop();
+      await pad?.stop();
     }
   })();
   return fixture;
@@ -109,15 +119,16 @@ t('a guest without vfio-user devices boots and reports on the results channel', 
     const boot = await bootGuest([], dir);
     assert.is(boot.code, 0, boot.stderr);
     assert.match(expectOk(boot, 'boot'), /^kernel \S+/);
-    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550$/);
+    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550, 0 scratchpad$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-t('the guest kernel enumerates both served devices', async () => {
+t('the guest kernel enumerates the three served devices', async () => {
   const { boot } = await served();
-  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550$/);
+  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550, 1 scratchpad$/);
+  assert.match(expectOk(boot, 'scratchpad0.ids'), /^1234:5350 at /);
   assert.match(expectOk(boot, 'edu0.ids'), /^1234:11e8 at /);
   assert.match(expectOk(boot, 'serial0.ids'), /^1b36:0002 at /);
 });
@@ -150,6 +161,22 @@ t("the host's line reaches the guest through the serial16550", async () => {
   assert.is(expectOk(boot, 'serial0.rx'), HOST_LINE.trimEnd());
 });
 
+t("QEMU maps scratchpad's memory area: the guest and the plugin share its page", async () => {
+  const { boot, padEvents } = await served();
+  assert.is(expectOk(boot, 'scratchpad0.ident'), '0x53504144');
+  assert.match(expectOk(boot, 'scratchpad0.guest-to-plugin'), /^SUM (0x[0-9a-f]{8}), page \1$/);
+  assert.match(expectOk(boot, 'scratchpad0.plugin-to-guest'), /\[0\] 0x5a \[4095\] 0x59$/);
+  assert.is(expectOk(boot, 'scratchpad0.trapped'), 'BAR2+0x1010 = 0x7a001010');
+  // The guest touched the page 8192 times; trapped, each would be a REGION_READ/WRITE of
+  // region 2. Mapped (sparse mmap from the region fd), only the read past the page is one.
+  const stats = padEvents.filter((e) => e.event === 'stats');
+  const record = (stats[0]?.stats ?? stats[0]) as
+    | { regionAccesses?: Record<string, number> }
+    | undefined;
+  const bar2 = record?.regionAccesses?.['2'] ?? 0;
+  assert.ok(bar2 >= 1 && bar2 <= 4, `region 2 accesses over the socket: ${bar2}`);
+});
+
 t('every guest check passed and the guest powered off', async () => {
   const { boot } = await served();
   const failed = [...boot.checks].filter(([, c]) => !c.ok).map(([n, c]) => `${n}: ${c.detail}`);
@@ -168,7 +195,11 @@ t('guest RAM arrives at vfiobox as file descriptors (shared memfd)', async () =>
     assert.ok(maps.length >= 2, `expected several dma-map events, got ${maps.length}`);
     // RAM is read-write and memfd-backed; QEMU maps the BIOS ROM read-only without an fd
     // (shared lab README, section 2), so only the writable maps must carry one.
-    const writable = maps.filter((e) => (Number(e.flags) & DMA_MAP_WRITE) !== 0);
+    // Another device's mmapped BAR area (scratchpad's BAR2 page, in the PCI hole) is mapped
+    // too, for peer-to-peer DMA, and QEMU has no fd for it: only RAM (below the hole) counts.
+    const writable = maps.filter(
+      (e) => (Number(e.flags) & DMA_MAP_WRITE) !== 0 && BigInt(String(e.iova)) < PCI_HOLE,
+    );
     assert.ok(writable.length > 0, `no writable map among ${JSON.stringify(maps.slice(0, 3))}`);
     const withoutFd = writable.filter((e) => e.hasFd !== true);
     assert.equal(withoutFd, [], 'every writable DMA_MAP (guest RAM) carries an fd');

@@ -22,8 +22,8 @@ function refusal(fn: () => unknown): PluginError {
   throw new Error('unreachable');
 }
 
-test('the supported range is 0.1.0..0.1.0', () => {
-  assert.equal({ ...SUPPORTED_ABI }, { min: '0.1.0', max: '0.1.0' });
+test('the supported range is 0.1.0..0.1.1', () => {
+  assert.equal({ ...SUPPORTED_ABI }, { min: '0.1.0', max: '0.1.1' });
 });
 
 test('names of one supported version give the ABI, world and capability imports', () => {
@@ -44,19 +44,53 @@ test('a region import makes the world passthrough-variant', () => {
   assert.is(abi.world, 'passthrough-variant');
 });
 
+test('a memory-areas export (0.1.1) makes the world emulated-device-with-memory', () => {
+  const v1 = (iface: string) => v(iface, '0.1.1');
+  const withImport = readAbi('m', {
+    imports: [v1('types'), v1('shared-memory')],
+    exports: [v1('memory-areas'), v1('device')],
+  });
+  assert.is(withImport.abi, '0.1.1');
+  assert.is(withImport.world, 'emulated-device-with-memory');
+  // a component lists only the imports its code calls: the export decides
+  const exportOnly = readAbi('m', { imports: [], exports: [v1('memory-areas'), v1('device')] });
+  assert.is(exportOnly.world, 'emulated-device-with-memory');
+  assert.is(
+    readAbi('e', { imports: [v1('irq')], exports: [v1('device')] }).world,
+    'emulated-device',
+  );
+});
+
+test('shared-memory without memory-areas, memory with region, or either in 0.1.0 is refused', () => {
+  const v1 = (iface: string) => v(iface, '0.1.1');
+  const half = refusal(() =>
+    readAbi('h', { imports: [v1('shared-memory')], exports: [v1('device')] }),
+  );
+  assert.is(half.kind, 'invalid');
+  assert.match(half.message, /exports no memory-areas/);
+  const both = refusal(() =>
+    readAbi('b', { imports: [v1('region')], exports: [v1('memory-areas'), v1('device')] }),
+  );
+  assert.is(both.kind, 'unsupported');
+  const old = refusal(() =>
+    readAbi('o', { imports: [v('shared-memory')], exports: [v('device')] }),
+  );
+  assert.match(old.message, /import shared-memory: not part of vfiobox:device@0\.1\.0/);
+});
+
 test('a newer version is refused as unsupported, naming it and the supported range', () => {
   const err = refusal(() =>
     readAbi('future', { imports: [v('irq', '0.2.0')], exports: [v('device', '0.2.0')] }),
   );
   assert.is(err.kind, 'unsupported');
   assert.match(err.message, /vfiobox:device@0\.2\.0/);
-  assert.match(err.message, /0\.1\.0\.\.0\.1\.0/);
+  assert.match(err.message, /0\.1\.0\.\.0\.1\.1/);
 });
 
 test('an older version is refused the same way', () => {
   const err = refusal(() => readAbi('old', { imports: [], exports: [v('device', '0.0.9')] }));
   assert.is(err.kind, 'unsupported');
-  assert.match(err.message, /@0\.0\.9.*0\.1\.0\.\.0\.1\.0/);
+  assert.match(err.message, /@0\.0\.9.*0\.1\.0\.\.0\.1\.1/);
 });
 
 test('a plugin mixing versions is refused, naming which interface has which version', () => {
@@ -92,7 +126,7 @@ test('the engine refuses a real 0.2.0 component before transpiling it', async ()
     );
   assert.instance(err, PluginError);
   assert.is((err as PluginError).kind, 'unsupported');
-  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.0/);
+  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.1/);
 });
 
 test('loadPlugin reports the ABI, world, interfaces and hash of a supported plugin', async () => {
@@ -103,6 +137,33 @@ test('loadPlugin reports the ABI, world, interfaces and hash of a supported plug
   assert.is(loaded.sha256.length, 64);
   assert.is(loaded.sizeBytes, pluginBytes('edu').length);
   assert.is(loaded.manifest.name, 'edu');
+});
+
+test('a real 0.1.1 component with memory areas loads as emulated-device-with-memory and declares them', async () => {
+  const loaded = await loadPlugin(pluginPath('scratchpad'), { cacheDir: CACHE_DIR });
+  assert.is(loaded.abi, '0.1.1');
+  assert.is(loaded.world, 'emulated-device-with-memory');
+  assert.equal(loaded.exports, ['memory-areas', 'device']);
+  assert.ok(loaded.manifest.capabilities.sharedMemory);
+  const read = () => new Uint8Array(4);
+  const noop = () => undefined;
+  const host = {
+    irq: { raise: noop, lower: noop, isMasked: () => true },
+    dma: { read, write: noop },
+    log: { log: noop },
+    clock: { nowNs: () => 0n, setTimer: noop, cancelTimer: noop },
+    byteStream: { write: () => 0, read: () => new Uint8Array(0) },
+  };
+  const limits = { memoryBytes: 1 << 20 };
+  // the world needs its shared-memory import: an instance without it is refused
+  const denied = refusal(() => loaded.compiled.instantiate(host, limits));
+  assert.is(denied.kind, 'denied');
+  const inst = loaded.compiled.instantiate(
+    { ...host, sharedMemory: { read, write: noop } },
+    limits,
+  );
+  assert.equal(inst.memoryAreas?.(), [{ bar: 2, offset: 0n, lengthBytes: 4096n }]);
+  inst.dispose();
 });
 
 test.run();

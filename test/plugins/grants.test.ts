@@ -30,6 +30,7 @@ function grant(overrides: Partial<Grant> = {}): Grant {
     log: true,
     clock: true,
     byteStream: false,
+    sharedMemory: false,
     ...overrides,
   };
 }

@@ -45,6 +45,7 @@ test('a valid manifest parses with defaults for what it does not request', () =>
     log: true,
     clock: false,
     byteStream: false,
+    sharedMemory: false,
   });
   assert.equal(m.budgets, { accessUs: 100 });
 });

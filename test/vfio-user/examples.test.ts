@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The runnable examples for the vfio-user scenario, run exactly as their README says (so they
 // cannot rot): examples/edu-vfio-user/run.sh walks the demo, `vfiobox serve` + `demo --socket`,
-// and the library client script. The guest-side example (serial-vm) is the lab-vu tier's path.
+// and the library client script; examples/scratchpad-mmap/run.sh maps a memory-backed BAR area.
+// The guest-side example (serial-vm) is the lab-vu tier's path.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -36,6 +37,13 @@ test('edu-vfio-user/run.sh: the demo twice (in-process and against serve) and th
   // serve's final stats line after SIGTERM, and the library client's own check.
   assert.match(r.out, /requests/);
   assert.match(r.out, /ident 0x10000ed, liveness\(0xcafe\) = 0xffff3501/);
+});
+
+test('scratchpad-mmap/client.mjs: the region fd mapped, bytes shared with the plugin both ways', async () => {
+  const r = await runScript('examples/scratchpad-mmap/run.sh');
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, /mmap-able areas \[\{"offset":0,"size":4096\}\]/);
+  assert.match(r.out, /after FILL\(0x41\) the mapping starts 41 42 43 44 45 46 47 48/);
 });
 
 test.run();

@@ -104,6 +104,7 @@ function capabilityRows(c: Capabilities): string[][] {
     ['  log', yes(c.log)],
     ['  clock', yes(c.clock)],
     ['  byte-stream', yes(c.byteStream)],
+    ['  shared-memory', yes(c.sharedMemory)],
   ];
 }
 

@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLogger } from '../../log.js';
-import type { DeviceDescription } from '../engine.js';
+import type { DeviceDescription, MemoryArea } from '../engine.js';
 import type { WasmImports, WasmInstance, WasmModule } from './wasm-api.js';
 
 const log = createLogger('plugins');
@@ -137,7 +137,12 @@ export type GlueInstantiate = (
   getCoreModule: (name: string) => WasmModule,
   imports: Record<string, unknown>,
   instantiateCore: (module: WasmModule, imports?: WasmImports) => WasmInstance,
-) => { device?: GlueDevice };
+) => { device?: GlueDevice; memoryAreas?: GlueMemoryAreas };
+
+/** The `memory-areas` export (0.1.1) as the glue gives it. */
+export interface GlueMemoryAreas {
+  areas(): MemoryArea[];
+}
 
 export interface GlueDevice {
   describe(): DeviceDescription;

@@ -133,6 +133,9 @@ export function bindImports(host: HostImports, inst: HostFaultSink): Record<stri
     },
   };
   if (region) imports['vfiobox:device/region'] = bindRegion(region, inst);
+  if (host.sharedMemory) {
+    imports['vfiobox:device/shared-memory'] = bindSharedMemory(host.sharedMemory, inst);
+  }
   // WASI for componentize-js plugins (unused by C plugins): stdout/stderr go to the granted log
   // (a line the grant refuses is dropped); time comes from the device clock so the harness stays
   // deterministic, falling back to the process clock when the clock grant is missing.
@@ -172,6 +175,25 @@ function bindRegion(region: NonNullable<HostImports['region']>, inst: HostFaultS
         region.write(bar, offset, width, value);
       } catch (err) {
         throw hostError(inst, 'region.write', 'access-error', err);
+      }
+    },
+  };
+}
+
+function bindSharedMemory(memory: NonNullable<HostImports['sharedMemory']>, inst: HostFaultSink) {
+  return {
+    read(bar: number, offset: bigint, len: number) {
+      try {
+        return memory.read(bar, offset, len);
+      } catch (err) {
+        throw hostError(inst, 'shared-memory.read', 'access-error', err);
+      }
+    },
+    write(bar: number, offset: bigint, data: Uint8Array) {
+      try {
+        memory.write(bar, offset, data);
+      } catch (err) {
+        throw hostError(inst, 'shared-memory.write', 'access-error', err);
       }
     },
   };

@@ -30,12 +30,19 @@ import type {
   Engine,
   HostImports,
   InstanceLimits,
+  MemoryArea,
   PluginInstance,
 } from '../engine.js';
 import { WitError } from '../engine.js';
 import { isWitErrorCase, type WitErrorEnum } from '../errno-map.js';
 import { capModuleMemory, readComponentNames } from '../wasm-binary.js';
-import { defaultCacheRoot, type GlueDevice, type GlueInstantiate, loadGlue } from './jco-cache.js';
+import {
+  defaultCacheRoot,
+  type GlueDevice,
+  type GlueInstantiate,
+  type GlueMemoryAreas,
+  loadGlue,
+} from './jco-cache.js';
 import { bindImports } from './v8-imports.js';
 import { type WasmInstance, type WasmMemory, type WasmModule, wasm } from './wasm-api.js';
 
@@ -114,6 +121,14 @@ class V8CompiledPlugin implements CompiledPlugin {
         'a passthrough-variant plugin needs the region capability and the host gave none',
       );
     }
+    if (this.world === 'emulated-device-with-memory' && !host.sharedMemory) {
+      throw new PluginError(
+        this.name,
+        'instantiate',
+        'denied',
+        'an emulated-device-with-memory plugin needs the shared-memory import and the host gave none',
+      );
+    }
     const modules = this.#modules(limits.memoryBytes);
     const instance = new V8Instance(this.name, limits.memoryBytes);
     const getCoreModule = (file: string) => {
@@ -150,6 +165,7 @@ function errorText(err: unknown): string {
 class V8Instance implements PluginInstance {
   #state = LIVE;
   #device: GlueDevice | undefined;
+  #areas: GlueMemoryAreas | undefined;
   #memory: WasmMemory | undefined;
   /** Set by a host import that failed with something other than a WitError. */
   #hostFault: string | undefined;
@@ -160,11 +176,12 @@ class V8Instance implements PluginInstance {
     readonly memoryCapBytes: number,
   ) {}
 
-  start(run: () => { device?: GlueDevice }): void {
+  start(run: () => { device?: GlueDevice; memoryAreas?: GlueMemoryAreas }): void {
     try {
       const exports = run();
       if (!exports.device) throw new Error('the glue returned no device export');
       this.#device = exports.device;
+      this.#areas = exports.memoryAreas;
     } catch (err) {
       this.#state = POISONED;
       throw err instanceof PluginError
@@ -327,9 +344,21 @@ class V8Instance implements PluginInstance {
     }
   }
 
+  memoryAreas(): MemoryArea[] {
+    this.#live('memory-areas.areas');
+    const areas = this.#areas;
+    if (!areas) return [];
+    try {
+      return areas.areas();
+    } catch (err) {
+      throw this.#fail('memory-areas.areas', err);
+    }
+  }
+
   dispose(): void {
     this.#state = DISPOSED;
     this.#device = undefined;
+    this.#areas = undefined;
     this.#memory = undefined;
   }
 }

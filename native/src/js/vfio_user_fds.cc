@@ -88,6 +88,7 @@ void DefineFdFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fdWrite", Napi::Function::New(env, FdWrite, "fdWrite"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   DefineVfioUserHostFunctions(env, exports);  // the server hosts' process-wide functions
+  DefineFdMapping(env, exports);
 }
 
 }  // namespace vfiobox

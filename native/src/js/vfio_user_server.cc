@@ -54,7 +54,21 @@ RegionSpec ArgRegion(const Napi::Value& v) {
   RegionSpec spec;
   spec.size = ArgUint(o.Get("sizeBytes"), "layout.regions[i].sizeBytes");
   spec.flags = static_cast<uint32_t>(ArgUint(o.Get("flags"), "layout.regions[i].flags", 0xff));
+  Napi::Value memory = o.Get("memory");
+  if (!memory.IsUndefined() && !memory.IsBoolean()) {
+    ThrowTypeError(v.Env(), "layout.regions[i].memory", "a boolean", memory);
+  }
+  spec.memory_backed = memory.IsBoolean() && memory.As<Napi::Boolean>().Value();
+  // MMAP only with an fd: for now the host creates one only for memory-backed regions
+  if (spec.memory_backed) {
+    spec.flags |= vfio_user::kRegionFlagMmap;
+  } else {
+    spec.flags &= ~vfio_user::kRegionFlagMmap;
+  }
   Napi::Value areas = o.Get("mmapAreas");
+  if (spec.memory_backed && areas.IsUndefined()) {
+    ThrowTypeError(v.Env(), "layout.regions[i].mmapAreas", "the areas of a memory region", areas);
+  }
   if (areas.IsUndefined()) return spec;
   Napi::Array a = ArgArray(areas, "layout.regions[i].mmapAreas", 64);
   for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -63,6 +77,14 @@ RegionSpec ArgRegion(const Napi::Value& v) {
                  ArgUint(area.Get("sizeBytes"), "mmapAreas[i].sizeBytes")};
     if (s.offset > spec.size || s.size > spec.size - s.offset) {
       ThrowRangeError(v.Env(), "mmapAreas[i]", "an area inside the region", a.Get(i));
+    }
+    // the client mmaps them and the core serves accesses by area: pages, in order, disjoint
+    bool pages = s.size > 0 && s.offset % vfio_user::kPageSize4k == 0 &&
+                 s.size % vfio_user::kPageSize4k == 0;
+    bool ordered = spec.mmap_areas.empty() ||
+                   s.offset >= spec.mmap_areas.back().offset + spec.mmap_areas.back().size;
+    if (spec.memory_backed && (!pages || !ordered)) {
+      ThrowRangeError(v.Env(), "mmapAreas[i]", "whole pages, ascending and disjoint", a.Get(i));
     }
     spec.mmap_areas.push_back(s);
   }
@@ -142,6 +164,8 @@ Napi::Function JsVfioUserServer::Define(Napi::Env env) {
                       InstanceMethod<&JsVfioUserServer::JsDmaRead>("dmaRead"),
                       InstanceMethod<&JsVfioUserServer::JsDmaWrite>("dmaWrite"),
                       InstanceMethod<&JsVfioUserServer::JsTriggerIrq>("triggerIrq"),
+                      InstanceMethod<&JsVfioUserServer::JsMemoryRead>("memoryRead"),
+                      InstanceMethod<&JsVfioUserServer::JsMemoryWrite>("memoryWrite"),
                       InstanceMethod<&JsVfioUserServer::JsStats>("stats")});
 }
 

@@ -89,6 +89,10 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   Napi::Value JsDmaRead(const Napi::CallbackInfo& info);
   Napi::Value JsDmaWrite(const Napi::CallbackInfo& info);
   Napi::Value JsTriggerIrq(const Napi::CallbackInfo& info);
+  Napi::Value JsMemoryRead(const Napi::CallbackInfo& info);
+  Napi::Value JsMemoryWrite(const Napi::CallbackInfo& info);
+  /** the memory of region info[0] (throws when not attached or not memory-backed) */
+  vfio_user::RegionMemory* MemoryOf(const Napi::CallbackInfo& info, const char* op);
   Napi::Value JsStats(const Napi::CallbackInfo& info);
 
   static void OnListenPoll(void* arg, int status, int events);
@@ -149,6 +153,8 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
 
 /** vfioUserFence(socketPath), vfioUserClose(socketPath) (vfio_user_server_io.cc). */
 void DefineVfioUserHostFunctions(Napi::Env env, Napi::Object exports);
+/** class FdMapping: a client's mmap of a region fd (fd_mapping.cc). */
+void DefineFdMapping(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfiobox
 

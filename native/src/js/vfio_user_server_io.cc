@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, triggerIrq),
+// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, triggerIrq,
+// memoryRead, memoryWrite),
 // stats(), and the host functions the main thread calls after terminating a worker:
 // vfioUserFence (answer the request in flight as a fenced device) and vfioUserClose (drop a
 // detached host). Normal JS-facing methods: they run inside a JS call.
@@ -72,6 +73,44 @@ Napi::Value JsVfioUserServer::JsDmaWrite(const Napi::CallbackInfo& info) {
         env, "vfio-user:DMA_WRITE", -r,
         {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(data.ElementLength())}});
   }
+  return env.Undefined();
+}
+
+vfio_user::RegionMemory* JsVfioUserServer::MemoryOf(const Napi::CallbackInfo& info,
+                                                    const char* op) {
+  uint64_t region = ArgUint(info[0], "region", 0xffffffff);
+  if (!attached_) ThrowErrno(info.Env(), op, ENODEV);  // not listening (or closed): no memory
+  const std::vector<vfio_user::RegionSpec>& regions = core().layout().regions;
+  if (region >= regions.size() || !regions[region].memory) {
+    ThrowRangeError(info.Env(), "region", "a memory-backed region", info[0]);
+  }
+  return regions[region].memory.get();
+}
+
+Napi::Value JsVfioUserServer::JsMemoryRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vfio_user::RegionMemory* memory = MemoryOf(info, "shared-memory.read");
+  uint64_t offset = ArgUint(info[1], "offset");
+  uint64_t len = ArgUint(info[2], "len");
+  if (offset > memory->size() || len > memory->size() - offset) {
+    ThrowRangeError(env, "len", "offset + len <= " + std::to_string(memory->size()), info[2]);
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, len);
+  memory->Read(offset, out.Data(), len);  // cannot fail: checked above
+  return out;
+}
+
+Napi::Value JsVfioUserServer::JsMemoryWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vfio_user::RegionMemory* memory = MemoryOf(info, "shared-memory.write");
+  uint64_t offset = ArgUint(info[1], "offset");
+  Napi::Uint8Array data = ArgBytes(info[2], "data");
+  size_t len = data.ElementLength();
+  if (offset > memory->size() || len > memory->size() - offset) {
+    ThrowRangeError(env, "offset", "offset + data.length <= " + std::to_string(memory->size()),
+                    info[1]);
+  }
+  memory->Write(offset, data.Data(), len);
   return env.Undefined();
 }
 

@@ -31,6 +31,7 @@
 #include "native/src/dma_table.h"
 #include "native/src/fd.h"
 #include "native/src/vfio_user/protocol.h"
+#include "native/src/vfio_user/region_memory.h"
 #include "native/src/vfio_user/transport.h"
 
 namespace vfiobox::vfio_user {
@@ -41,6 +42,13 @@ struct RegionSpec {
   std::vector<SparseArea> mmap_areas;  // empty = all of it (if Mmap) or nothing
   std::shared_ptr<UniqueFd> fd;        // optional: sent with the region info reply
   uint64_t fd_offset = 0;              // where the region starts in fd (the reply's offset)
+  /**
+   * the mmap areas are plain memory (region_memory.h): the host creates fd (a sealed memfd)
+   * and `memory` (its own mapping of it) when it binds; REGION_READ/WRITE inside an area are
+   * served from `memory`, never by the hooks
+   */
+  bool memory_backed = false;
+  std::shared_ptr<RegionMemory> memory;
 };
 
 struct IrqSpec {

@@ -30,6 +30,7 @@ bool SameRegions(const std::vector<RegionSpec>& a, const std::vector<RegionSpec>
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].size != b[i].size || a[i].flags != b[i].flags ||
+        a[i].memory_backed != b[i].memory_backed ||
         a[i].mmap_areas.size() != b[i].mmap_areas.size()) {
       return false;
     }
@@ -61,6 +62,8 @@ Expected<std::shared_ptr<ServerHost>> ServerHost::Listen(const std::string& path
   if (reg.hosts.count(path) != 0) {
     return Status("bind", EADDRINUSE, {{"path", DetailValue::Str(path)}});
   }
+  // the memory outlives every thread that serves the host: a restarted worker finds its bytes
+  if (Status st = BackRegionsWithMemory(&layout, path); !st.ok()) return st;
   auto sock = ListenUnix(path);
   if (!sock.ok()) return sock.status();
   struct stat st;

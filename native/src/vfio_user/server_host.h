@@ -7,6 +7,8 @@
 // every fd open: the VMM keeps its connection. Another thread may then fence the host (the
 // request in flight gets the answer of a fenced device) and a fresh thread attaches to it;
 // what the client sent meanwhile waits in the socket (or the core's buffer), in order.
+// Memory-backed regions (region_memory.h) are created by Listen and live in the core's layout,
+// so the device's memory areas keep their bytes across such a restart.
 //
 // Threads: the core is used by the one attached thread, without locking (the per-request
 // path takes no lock). mu_ orders attach, detach, fence and close, which a detached host may

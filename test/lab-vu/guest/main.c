@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// vu-check main: lists the PCI devices, runs the checks for every edu and serial16550 it finds
-// (numbered in BDF order: edu0, edu1, serial0, ...) and exits 0 only if every check passed.
+// vu-check main: lists the PCI devices, runs the checks for every edu, serial16550 and
+// scratchpad it finds (numbered in BDF order: edu0, edu1, serial0, scratchpad0, ...) and exits
+// 0 only if every check passed.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,13 +60,15 @@ int main(void) {
     vu_report("pci", false, "scan /sys/bus/pci/devices: %s", strerror(-err));
     return 1;
   }
-  int edus = 0, serials = 0;
+  int edus = 0, serials = 0, pads = 0;
   for (int i = 0; i < n; i++) {
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) edus++;
     if (devs[i].vendor == 0x1b36 && devs[i].device == 0x0002) serials++;
+    if (devs[i].vendor == 0x1234 && devs[i].device == 0x5350) pads++;
   }
-  vu_report("pci", true, "%d functions, %d edu, %d serial16550", n, edus, serials);
-  edus = serials = 0;
+  vu_report("pci", true, "%d functions, %d edu, %d serial16550, %d scratchpad", n, edus, serials,
+            pads);
+  edus = serials = pads = 0;
   for (int i = 0; i < n; i++) {
     char prefix[24];
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) {
@@ -74,6 +77,9 @@ int main(void) {
     } else if (devs[i].vendor == 0x1b36 && devs[i].device == 0x0002) {
       snprintf(prefix, sizeof(prefix), "serial%d", serials++);
       vu_check_serial(&devs[i], prefix, &opts);
+    } else if (devs[i].vendor == 0x1234 && devs[i].device == 0x5350) {
+      snprintf(prefix, sizeof(prefix), "scratchpad%d", pads++);
+      vu_check_scratchpad(&devs[i], prefix, &opts);
     }
   }
   return failures ? 1 : 0;

@@ -38,9 +38,12 @@ int vu_sysfs_write(const char *path, const char *text);
 // Finds the first entry of <dev sysfs>/<subdir>/ (e.g. "uio" -> "uio0", "tty" -> "ttyS4").
 int vu_pci_child(const struct vu_pci_dev *dev, const char *subdir, char *name, size_t len);
 
-// Device checks (edu.c, serial.c). `prefix` is "edu0", "serial0", ...
+// Device checks (edu.c, serial.c, scratchpad.c). `prefix` is "edu0", "serial0", ...
 void vu_check_edu(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
 void vu_check_serial(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
+// scratchpad.c: a memory-backed BAR area (plugins/c/scratchpad)
+void vu_check_scratchpad(const struct vu_pci_dev *dev, const char *prefix,
+                         const struct vu_opts *opts);
 
 // PCI config space layout (PCI Local Bus Specification 3.0, section 6.2).
 enum {

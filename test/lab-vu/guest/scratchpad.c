@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// Checks for a scratchpad device (1234:5350, plugins/c/scratchpad): BAR2's first page is a
+// memory area QEMU maps from the server's region fd (sparse mmap), BAR0 holds the trapped
+// registers that reach the same page through the plugin's shared-memory import:
+//   0x00 ID 0x53504144   0x04 SUM (FNV-1a 32 of the page)   0x08 FILL (byte i = v + i)
+// BAR2 past the page is trapped and reads as 0x7a000000 | offset.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vu-check.h"
+
+enum {
+  kRegId = 0x00,
+  kRegSum = 0x04,
+  kRegFill = 0x08,
+  kIdValue = 0x53504144,
+  kPage = 4096,
+  kBar2Bytes = 8192,
+};
+
+struct pad {
+  const struct vu_pci_dev *dev;
+  volatile uint32_t *bar0;
+  volatile uint8_t *bar2;
+  char name[48];
+  const char *prefix;
+};
+
+static const char *check(struct pad *s, const char *what) {
+  snprintf(s->name, sizeof(s->name), "%s.%s", s->prefix, what);
+  return s->name;
+}
+
+static bool enable_decode(struct pad *s) {
+  uint16_t cmd = 0;
+  int err = vu_pci_config_read(s->dev, kPciCommand, &cmd, sizeof(cmd));
+  cmd |= kPciCommandMemory;
+  if (!err) err = vu_pci_config_write(s->dev, kPciCommand, &cmd, sizeof(cmd));
+  return vu_report(check(s, "decode"), err == 0, "%s", err ? strerror(-err) : "memory on");
+}
+
+static void *map_resource(struct pad *s, int bar, size_t len) {
+  char path[128];
+  snprintf(path, sizeof(path), "%s/resource%d", s->dev->sysfs, bar);
+  int fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static uint32_t fnv1a(const volatile uint8_t *p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+void vu_check_scratchpad(const struct vu_pci_dev *dev, const char *prefix,
+                         const struct vu_opts *opts) {
+  (void)opts;
+  struct pad s = {.dev = dev, .prefix = prefix};
+  vu_report(check(&s, "ids"), true, "%04x:%04x at %s", dev->vendor, dev->device, dev->bdf);
+  if (!enable_decode(&s)) return;
+  s.bar0 = map_resource(&s, 0, kPage);
+  s.bar2 = map_resource(&s, 2, kBar2Bytes);
+  if (!s.bar0 || !s.bar2) {
+    vu_report(check(&s, "map"), false, "mmap resource0/resource2: %s", strerror(errno));
+    return;
+  }
+  uint32_t id = s.bar0[kRegId / 4];
+  vu_report(check(&s, "ident"), id == kIdValue, "0x%08x", id);
+  // the guest writes the page (memory-backed: straight into the server's memfd) ...
+  for (unsigned i = 0; i < kPage; i++) s.bar2[i] = (uint8_t)(i * 13 + 5);
+  uint32_t want = fnv1a(s.bar2, kPage), sum = s.bar0[kRegSum / 4];
+  vu_report(check(&s, "guest-to-plugin"), sum == want, "SUM 0x%08x, page 0x%08x", sum, want);
+  // ... and sees what the plugin writes there
+  s.bar0[kRegFill / 4] = 0x5a;
+  uint8_t first = s.bar2[0], last = s.bar2[kPage - 1];
+  vu_report(check(&s, "plugin-to-guest"), first == 0x5a && last == (uint8_t)(0x5a + kPage - 1),
+            "after FILL(0x5a): [0] 0x%02x [4095] 0x%02x", first, last);
+  uint32_t trapped = ((volatile uint32_t *)s.bar2)[(kPage + 0x10) / 4];
+  vu_report(check(&s, "trapped"), trapped == (0x7a000000u | (kPage + 0x10)), "BAR2+0x1010 = 0x%08x",
+            trapped);
+  munmap((void *)s.bar0, kPage);
+  munmap((void *)s.bar2, kBar2Bytes);
+}
