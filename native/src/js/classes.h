@@ -30,6 +30,7 @@ extern const napi_type_tag kDmaBufferTypeTag;
 struct DmaMemory {
   Mapping map;
   bool locked = false;
+  bool closed = false;  // the DmaBuffer was closed: no new maps (entries may still hold it)
   ~DmaMemory() {
     if (locked) sys::Munlock(map.Data(), map.Length());
   }
@@ -49,6 +50,8 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
   Napi::Value JsPageSizes(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMap(const Napi::CallbackInfo& info);
   Napi::Value JsDmaUnmap(const Napi::CallbackInfo& info);
+  Napi::Value JsSelectDmaBuffer(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaMapSelected(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaUnmapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaList(const Napi::CallbackInfo& info);
@@ -59,6 +62,9 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
   std::string kind_;
   const char* map_op_ = "VFIO_IOMMU_MAP_DMA";  // op named by errors before the kernel is asked
   std::shared_ptr<IommuContext> ctx_;
+  // selectDmaBuffer's buffer for dmaMapSelected: weak, so selecting never keeps memory alive
+  std::weak_ptr<DmaMemory> selected_;
+  bool has_selected_ = false;
 };
 
 class JsDevice : public Napi::ObjectWrap<JsDevice> {
@@ -120,6 +126,8 @@ class JsDmaBuffer : public Napi::ObjectWrap<JsDmaBuffer> {
   explicit JsDmaBuffer(const Napi::CallbackInfo& info);
   /** the memory, or throws ERR_VFIO_CLOSED with `op` after close(). */
   const std::shared_ptr<DmaMemory>& Memory(Napi::Env env, const char* op);
+  /** the memory without the closed check (empty after close()), for Iommu.selectDmaBuffer. */
+  std::weak_ptr<DmaMemory> WeakMemory() const { return memory_; }
 
  private:
   Napi::Value JsSizeBytes(const Napi::CallbackInfo& info);

@@ -124,6 +124,7 @@ Napi::Value JsDmaBuffer::JsPhysAddr(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value JsDmaBuffer::JsClose(const Napi::CallbackInfo& info) {
+  if (memory_) memory_->closed = true;  // an Iommu's selectDmaBuffer sees it through its weak_ptr
   memory_.reset();  // the memory goes when no DMA table entry refers to it any more
   return info.Env().Undefined();
 }

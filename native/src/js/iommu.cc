@@ -23,6 +23,8 @@ Napi::Function JsIommu::Define(Napi::Env env) {
        InstanceMethod<&JsIommu::JsPageSizes>("pageSizes"),
        InstanceMethod<&JsIommu::JsDmaMap>("dmaMap"),
        InstanceMethod<&JsIommu::JsDmaUnmap>("dmaUnmap"),
+       InstanceMethod<&JsIommu::JsSelectDmaBuffer>("selectDmaBuffer"),
+       InstanceMethod<&JsIommu::JsDmaMapSelected>("dmaMapSelected"),
        InstanceMethod<&JsIommu::JsDmaMapBatch>("dmaMapBatch"),
        InstanceMethod<&JsIommu::JsDmaUnmapBatch>("dmaUnmapBatch"),
        InstanceMethod<&JsIommu::JsDmaList>("dmaList"), InstanceMethod<&JsIommu::JsClose>("close")});
@@ -153,6 +155,30 @@ Napi::Value JsIommu::JsDmaMap(const Napi::CallbackInfo& info) {
   uint64_t size = ArgUint(info[3], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[4]);
   MapOne(env, buffer->Memory(env, map_op_), offset, iova, size, flags);
+  return Napi::Value();
+}
+
+// The facade's path for a buffer mapped again and again (host/vfio/iommu.ts): select it once,
+// then each map skips the buffer's tag check and unwrap (two N-API calls and one argument).
+Napi::Value JsIommu::JsSelectDmaBuffer(const Napi::CallbackInfo& info) {
+  // a closed buffer is selected too; dmaMapSelected then refuses it after checking its
+  // arguments, in the order dmaMap checks them
+  selected_ = ArgBuffer(info[0])->WeakMemory();
+  has_selected_ = true;
+  return Napi::Value();
+}
+
+Napi::Value JsIommu::JsDmaMapSelected(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t offset = ArgUint(info[0], "bufferOffset");
+  uint64_t iova = ArgBigU64(info[1], "iova");
+  uint64_t size = ArgUint(info[2], "sizeBytes");
+  uint32_t flags = ArgDmaFlags(info[3]);
+  if (!has_selected_) ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", info[0]);
+  std::shared_ptr<DmaMemory> mem = selected_.lock();
+  // expired: closed and no entry left; closed: closed while entries still share the memory
+  if (!mem || mem->closed) ThrowClosed(env, map_op_, "the DmaBuffer");
+  MapOne(env, mem, offset, iova, size, flags);
   return Napi::Value();
 }
 
