@@ -172,9 +172,12 @@ const rows = rowDefs.map(([label, backend, cImpl, tsImpl, op, info = false]) => 
   const c = stat(pick(cImpl, backend, op));
   const ts = stat(pick(tsImpl, backend, op));
   const ratio = c && ts ? c.median / ts.median : null;
+  // Interference from other jobs only ever adds time, so the fastest repetition of each side is
+  // the other estimate of what the code costs (shown next to the median ratio; goals use medians).
+  const best = c && ts ? c.min / ts.min : null;
   const goal = info ? null : (GOALS[op] ?? null);
   const met = ratio === null || goal === null ? null : ratio >= goal;
-  return { label, backend, op, cImpl, tsImpl, c, ts, ratio, goal, met };
+  return { label, backend, op, cImpl, tsImpl, c, ts, ratio, best, goal, met };
 });
 
 const fmtNs = (s) => {
@@ -182,7 +185,7 @@ const fmtNs = (s) => {
   const v = s.median >= 10000 ? `${(s.median / 1000).toFixed(1)} µs` : `${s.median.toFixed(0)} ns`;
   return `${v} ±${Math.round((s.spread * 100) / 2)}%`;
 };
-const table = [['op', 'backend', 'C ns/op', 'TS ns/op', 'ratio C/TS', 'goal', 'met?']];
+const table = [['op', 'backend', 'C ns/op', 'TS ns/op', 'ratio C/TS', 'best C/TS', 'goal', 'met?']];
 for (const r of rows) {
   table.push([
     r.label,
@@ -190,6 +193,7 @@ for (const r of rows) {
     fmtNs(r.c),
     fmtNs(r.ts),
     r.ratio === null ? 'n/a' : r.ratio.toFixed(2),
+    r.best === null ? 'n/a' : r.best.toFixed(2),
     r.goal === null ? '-' : `>= ${r.goal}`,
     r.met === null ? (r.goal === null ? '(info)' : 'n/a') : r.met ? 'yes' : 'NO',
   ]);
@@ -212,9 +216,9 @@ for (const backend of ['legacy', 'iommufd']) {
       verdicts.push(`${op} ${backend}: not measured`);
       continue;
     }
-    const best = mine.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    const top = mine.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     verdicts.push(
-      `${op} ${backend}: goal ${GOALS[op]} ${best.met ? 'MET' : 'NOT met'} (best ${best.ratio.toFixed(2)} via ${best.tsImpl})`,
+      `${op} ${backend}: goal ${GOALS[op]} ${top.met ? 'MET' : 'NOT met'} (median ratio ${top.ratio.toFixed(2)} via ${top.tsImpl}; best rep ${top.best.toFixed(2)})`,
     );
   }
 }
@@ -222,7 +226,7 @@ for (const backend of ['legacy', 'iommufd']) {
 const mode = values.quick ? 'quick' : 'full';
 process.stdout.write(
   `\nvfiobox VFIO bench (${mode}: ${cfg.reps} reps, n4k=${cfg.n4k} n2m=${cfg.n2m} nbar=${cfg.nbar} batch=${cfg.batch} batch2m=${cfg.batch2m}); medians, ±half the min-max spread\n` +
-    `ratio = C ns/op / TS ns/op = TS rate as a fraction of the C rate; "batch" rows compare the same ioctl sequence (K maps + 1 range unmap)\n\n` +
+    `ratio = C ns/op / TS ns/op (medians) = TS rate as a fraction of the C rate; best = the same for the fastest rep of each; "batch" rows compare the same ioctl sequence (K maps + 1 range unmap)\n\n` +
     `${lines.join('\n')}\n\n${verdicts.join('\n')}\n`,
 );
 if (errors.length) {
@@ -253,6 +257,7 @@ writeFileSync(
         c: r.c,
         ts: r.ts,
         ratio: r.ratio,
+        best: r.best,
         goal: r.goal,
         met: r.met,
       })),
