@@ -176,6 +176,24 @@ for (const kind of ['legacy', 'iommufd'] as IommuKind[]) {
     iommu.close();
   });
 
+  test(`${kind}: dmaMapSelected and dmaUnmap reach their Iommu without \`this\``, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(PAGE);
+    iommu.selectDmaBuffer(buf);
+    const { dmaMapSelected, dmaUnmap } = iommu; // own functions carrying their context
+    dmaMapSelected(0, 0x100000n, PAGE, RW);
+    assert.is(fake.mappedBytes(), PAGE);
+    assert.is(dmaUnmap.call({}, 0x100000n, PAGE), PAGE, 'another `this` changes nothing');
+    iommu.close();
+    const e = caught(() => dmaUnmap(0x100000n, PAGE)) as VfioError;
+    assert.is(e.code, 'ERR_VFIO_CLOSED');
+    assert.is(e.op, unmapOp);
+    assert.is(
+      (caught(() => dmaMapSelected(0, 0x100000n, PAGE, RW)) as VfioError).code,
+      'ERR_VFIO_CLOSED',
+    );
+  });
+
   test(`${kind}: a selected buffer that is closed is refused and not kept alive`, () => {
     const { iommu } = openEdu(kind);
     const before = fake.liveMappings();
