@@ -35,8 +35,8 @@ if (values.help) {
 
 // Iteration counts per program run. Full: each timed loop lasts 0.1 to 0.5 s in the TCG guest.
 const cfg = values.quick
-  ? { reps: 2, n4k: 300, n2m: 30, nbar: 20000, batch: 32 }
-  : { reps: 5, n4k: 3000, n2m: 300, nbar: 500000, batch: 64 };
+  ? { reps: 2, n4k: 300, n2m: 30, nbar: 20000, batch: 32, batch2m: 8 }
+  : { reps: 5, n4k: 3000, n2m: 300, nbar: 500000, batch: 64, batch2m: 8 };
 if (values.reps !== undefined) {
   const r = Number(values.reps);
   if (!Number.isSafeInteger(r) || r < 1)
@@ -93,6 +93,7 @@ const guestArgs = [
   String(cfg.n2m),
   String(cfg.nbar),
   String(cfg.batch),
+  String(cfg.batch2m),
 ];
 log(`booting one lab guest: ${cfg.reps} reps x 2 backends x (C, TS)`);
 const started = Date.now();
@@ -161,6 +162,7 @@ for (const backend of ['legacy', 'iommufd']) {
   rowDefs.push(['dma-4k 1 native call/pair', backend, 'c', 'native-table-x1', 'dma-4k', true]);
   rowDefs.push([`dma-4k batch`, backend, 'c-batch', 'ts-batch', 'dma-4k']);
   rowDefs.push(['dma-2m', backend, 'c', 'ts', 'dma-2m']);
+  rowDefs.push(['dma-2m batch', backend, 'c-batch', 'ts-batch', 'dma-2m']);
   rowDefs.push(['dma-2m native loop, backend', backend, 'c', 'native-backend', 'dma-2m', true]);
   rowDefs.push(['dma-2m native loop, table', backend, 'c', 'native-table', 'dma-2m', true]);
   rowDefs.push(['dma-2m 1 native call/pair', backend, 'c', 'native-table-x1', 'dma-2m', true]);
@@ -170,9 +172,12 @@ const rows = rowDefs.map(([label, backend, cImpl, tsImpl, op, info = false]) => 
   const c = stat(pick(cImpl, backend, op));
   const ts = stat(pick(tsImpl, backend, op));
   const ratio = c && ts ? c.median / ts.median : null;
+  // Interference from other jobs only ever adds time, so the fastest repetition of each side is
+  // the other estimate of what the code costs (shown next to the median ratio; goals use medians).
+  const best = c && ts ? c.min / ts.min : null;
   const goal = info ? null : (GOALS[op] ?? null);
   const met = ratio === null || goal === null ? null : ratio >= goal;
-  return { label, backend, op, cImpl, tsImpl, c, ts, ratio, goal, met };
+  return { label, backend, op, cImpl, tsImpl, c, ts, ratio, best, goal, met };
 });
 
 const fmtNs = (s) => {
@@ -180,7 +185,7 @@ const fmtNs = (s) => {
   const v = s.median >= 10000 ? `${(s.median / 1000).toFixed(1)} µs` : `${s.median.toFixed(0)} ns`;
   return `${v} ±${Math.round((s.spread * 100) / 2)}%`;
 };
-const table = [['op', 'backend', 'C ns/op', 'TS ns/op', 'ratio C/TS', 'goal', 'met?']];
+const table = [['op', 'backend', 'C ns/op', 'TS ns/op', 'ratio C/TS', 'best C/TS', 'goal', 'met?']];
 for (const r of rows) {
   table.push([
     r.label,
@@ -188,6 +193,7 @@ for (const r of rows) {
     fmtNs(r.c),
     fmtNs(r.ts),
     r.ratio === null ? 'n/a' : r.ratio.toFixed(2),
+    r.best === null ? 'n/a' : r.best.toFixed(2),
     r.goal === null ? '-' : `>= ${r.goal}`,
     r.met === null ? (r.goal === null ? '(info)' : 'n/a') : r.met ? 'yes' : 'NO',
   ]);
@@ -201,7 +207,7 @@ const lines = table.map((row) =>
 );
 lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
 
-// The 4 KiB goal is met when either the single call or the batch call reaches it.
+// A goal is met when either the single call or the batch call reaches it.
 const verdicts = [];
 for (const backend of ['legacy', 'iommufd']) {
   for (const op of ['dma-4k', 'dma-2m']) {
@@ -210,17 +216,17 @@ for (const backend of ['legacy', 'iommufd']) {
       verdicts.push(`${op} ${backend}: not measured`);
       continue;
     }
-    const best = mine.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    const top = mine.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     verdicts.push(
-      `${op} ${backend}: goal ${GOALS[op]} ${best.met ? 'MET' : 'NOT met'} (best ${best.ratio.toFixed(2)} via ${best.tsImpl})`,
+      `${op} ${backend}: goal ${GOALS[op]} ${top.met ? 'MET' : 'NOT met'} (median ratio ${top.ratio.toFixed(2)} via ${top.tsImpl}; best rep ${top.best.toFixed(2)})`,
     );
   }
 }
 
 const mode = values.quick ? 'quick' : 'full';
 process.stdout.write(
-  `\nvfiobox VFIO bench (${mode}: ${cfg.reps} reps, n4k=${cfg.n4k} n2m=${cfg.n2m} nbar=${cfg.nbar} batch=${cfg.batch}); medians, ±half the min-max spread\n` +
-    `ratio = C ns/op / TS ns/op = TS rate as a fraction of the C rate; "batch" rows compare the same ioctl sequence (K maps + 1 range unmap)\n\n` +
+  `\nvfiobox VFIO bench (${mode}: ${cfg.reps} reps, n4k=${cfg.n4k} n2m=${cfg.n2m} nbar=${cfg.nbar} batch=${cfg.batch} batch2m=${cfg.batch2m}); medians, ±half the min-max spread\n` +
+    `ratio = C ns/op / TS ns/op (medians) = TS rate as a fraction of the C rate; best = the same for the fastest rep of each; "batch" rows compare the same ioctl sequence (K maps + 1 range unmap)\n\n` +
     `${lines.join('\n')}\n\n${verdicts.join('\n')}\n`,
 );
 if (errors.length) {
@@ -251,6 +257,7 @@ writeFileSync(
         c: r.c,
         ts: r.ts,
         ratio: r.ratio,
+        best: r.best,
         goal: r.goal,
         met: r.met,
       })),

@@ -8,6 +8,8 @@
  *   dma-2m    N x (map 2 MiB at a 2 MiB-aligned IOVA, unmap it)     from a 2 MiB-aligned buffer
  *   dma-4k as impl "c-batch": K x map 4 KiB at consecutive IOVAs, then ONE unmap of the
  *             whole K*4 KiB range (the ioctl sequence behind the TS dmaMapBatch + dmaUnmap)
+ *   dma-2m as impl "c-batch" (ops "batch2m"): the same with K2 maps of 2 MiB each, from a
+ *             2 MiB-aligned buffer of K2 x 2 MiB
  *   bar-read  N x volatile 32-bit load of BAR0 offset 0 (edu ident) through an mmap
  * and prints one JSON line per measurement:
  *   {"impl":"c","backend":"legacy","op":"dma-4k","n":2000,"ns_per_op":12345.6}
@@ -19,7 +21,8 @@
  *             IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT, IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP
  *
  * Usage: vfio_bench --bdf 0000:00:04.0 --backend legacy|iommufd
- *                   [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch]
+ *                   [--n4k N] [--n2m N] [--nbar N] [--batch K] [--batch2m K2]
+ *                   [--ops dma-4k,dma-2m,bar-read,batch,batch2m]
  * Exit: 0 ok, 1 a VFIO step failed (message on stderr), 2 usage.
  * Build: gcc -O2 -Wall -Wextra -o vfio_bench vfio_bench.c
  */
@@ -293,14 +296,16 @@ static void bench_dma(const struct vb *v, const char *op, void *buf, uint64_t io
 	emit(v, "c", op, n, now_ns() - t0, 0);
 }
 
-/* K maps of 4 KiB at consecutive IOVAs, one unmap of the range; n is rounded to rounds of K */
-static void bench_batch(const struct vb *v, uint8_t *buf, long k, long n)
+/* K maps of `chunk` bytes at consecutive IOVAs, one unmap of the range; n is rounded to rounds
+ * of K */
+static void bench_batch(const struct vb *v, const char *op, uint8_t *buf, uint64_t chunk, long k,
+			long n)
 {
 	long rounds = n / k > 0 ? n / k : 1;
-	uint64_t span = (uint64_t)k * 4 * KIB;
+	uint64_t span = (uint64_t)k * chunk;
 	for (long w = 0; w < rounds / 10 + 1; w++) {
 		for (long i = 0; i < k; i++)
-			if (dma_map(v, buf + i * 4 * KIB, IOVA_BATCH + i * 4 * KIB, 4 * KIB))
+			if (dma_map(v, buf + i * chunk, IOVA_BATCH + i * chunk, chunk))
 				die("batch map (warm-up)");
 		if (dma_unmap(v, IOVA_BATCH, span))
 			die("batch unmap (warm-up)");
@@ -308,12 +313,12 @@ static void bench_batch(const struct vb *v, uint8_t *buf, long k, long n)
 	uint64_t t0 = now_ns();
 	for (long r = 0; r < rounds; r++) {
 		for (long i = 0; i < k; i++)
-			if (dma_map(v, buf + i * 4 * KIB, IOVA_BATCH + i * 4 * KIB, 4 * KIB))
+			if (dma_map(v, buf + i * chunk, IOVA_BATCH + i * chunk, chunk))
 				die("batch map");
 		if (dma_unmap(v, IOVA_BATCH, span))
 			die("batch unmap");
 	}
-	emit(v, "c-batch", "dma-4k", rounds * k, now_ns() - t0, k);
+	emit(v, "c-batch", op, rounds * k, now_ns() - t0, k);
 }
 
 static void bench_bar(const struct vb *v, long n)
@@ -349,7 +354,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vfio_bench --bdf BDF --backend legacy|iommufd [--n4k N] [--n2m N] [--nbar N]\n"
-		"                  [--batch K] [--ops dma-4k,dma-2m,bar-read,batch]\n");
+		"                  [--batch K] [--batch2m K2] [--ops dma-4k,dma-2m,bar-read,batch,batch2m]\n");
 	exit(2);
 }
 
@@ -365,8 +370,8 @@ static long num_arg(const char *s)
 int main(int argc, char **argv)
 {
 	struct vb v = { .container = -1, .group = -1, .iommufd = -1, .dev = -1 };
-	const char *backend = NULL, *ops = "dma-4k,dma-2m,bar-read,batch";
-	long n4k = 2000, n2m = 200, nbar = 200000, k = 64;
+	const char *backend = NULL, *ops = "dma-4k,dma-2m,bar-read,batch,batch2m";
+	long n4k = 2000, n2m = 200, nbar = 200000, k = 64, k2m = 8;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -385,6 +390,8 @@ int main(int argc, char **argv)
 			nbar = num_arg(val);
 		else if (!strcmp(a, "--batch"))
 			k = num_arg(val);
+		else if (!strcmp(a, "--batch2m"))
+			k2m = num_arg(val);
 		else if (!strcmp(a, "--ops"))
 			ops = val;
 		else
@@ -413,8 +420,13 @@ int main(int argc, char **argv)
 	}
 	if (strstr(list, ",batch,")) {
 		uint8_t *b = alloc_aligned((size_t)k * 4 * KIB, 4 * KIB);
-		bench_batch(&v, b, k, n4k);
+		bench_batch(&v, "dma-4k", b, 4 * KIB, k, n4k);
 		munmap(b, (size_t)k * 4 * KIB);
+	}
+	if (strstr(list, ",batch2m,")) {
+		uint8_t *b = alloc_aligned((size_t)k2m * 2 * MIB, 2 * MIB);
+		bench_batch(&v, "dma-2m", b, 2 * MIB, k2m, n2m);
+		munmap(b, (size_t)k2m * 2 * MIB);
 	}
 	if (strstr(list, ",dma-2m,")) {
 		uint8_t *b = alloc_aligned(2 * MIB, 2 * MIB);

@@ -4,17 +4,17 @@
 # for REPS repetitions, for both backends, the C baseline and the TS benchmark on the first edu
 # device, alternating which goes first so that drift in the guest hits both alike.
 #
-#   run-all.sh CBIN NODE TSJS REPS N4K N2M NBAR BATCH
+#   run-all.sh CBIN NODE TSJS REPS N4K N2M NBAR BATCH [BATCH2M]
 #
 # stdout: the JSON lines of both programs, each extended with "rep"; a failing program adds
 #   {"impl":...,"backend":...,"error":"exit N"} and the run goes on.
 # stderr: progress.
 set -u
-CBIN=$1 NODE=$2 TSJS=$3 REPS=$4 N4K=$5 N2M=$6 NBAR=$7 BATCH=$8
+CBIN=$1 NODE=$2 TSJS=$3 REPS=$4 N4K=$5 N2M=$6 NBAR=$7 BATCH=$8 BATCH2M=${9:-8}
 BDF=${VFIOLAB_DEV0_BDF:?no edu device in this guest (VFIOLAB_DEV0_BDF unset)}
-ARGS="--bdf $BDF --n4k $N4K --n2m $N2M --nbar $NBAR --batch $BATCH"
+ARGS="--bdf $BDF --n4k $N4K --n2m $N2M --nbar $NBAR --batch $BATCH --batch2m $BATCH2M"
 
-echo "run-all: device $BDF (${VFIOLAB_DEV0_ID:-?}), $REPS reps, n4k=$N4K n2m=$N2M nbar=$NBAR batch=$BATCH" >&2
+echo "run-all: device $BDF (${VFIOLAB_DEV0_ID:-?}), $REPS reps, n4k=$N4K n2m=$N2M nbar=$NBAR batch=$BATCH batch2m=$BATCH2M" >&2
 echo "run-all: guest $(uname -r), $(nproc) vCPU(s), THP $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)" >&2
 
 run_one() { # impl backend cmd...

@@ -3,11 +3,13 @@
 // bench/c/vfio_bench.c, through vfiobox's public TS API, printed as the same JSON lines.
 //
 //   node build/bench/lab/vfio-bench.js --bdf 0000:00:04.0 --backend legacy|iommufd
-//        [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch,native]
+//        [--n4k N] [--n2m N] [--nbar N] [--batch K] [--batch2m K2]
+//        [--ops dma-4k,dma-2m,bar-read,batch,batch2m,native]
 //
 //   impl "ts"       dma-4k / dma-2m: N x (iommu.dmaMap, iommu.dmaUnmap); bar-read: N x read32(0)
 //   impl "ts-batch" dma-4k: rounds of (dmaMapBatch of K 4 KiB pages at consecutive IOVAs, one
 //                   dmaUnmap of the whole range); the C twin is impl "c-batch"
+//                   dma-2m (ops "batch2m"): the same with K2 maps of 2 MiB
 //   impl "native-backend" / "native-table" (op "native" in --ops) dma-4k / dma-2m: the same N
 //                   pairs in ONE native call (benchDmaLoop, timed inside C++): the backend's
 //                   ioctls alone / the whole dmaMap+dmaUnmap path; no JS between the ioctls
@@ -32,12 +34,13 @@ interface Args {
   n2m: number;
   nbar: number;
   batch: number;
+  batch2m: number;
   ops: Set<string>;
 }
 
 function usage(msg: string): never {
   process.stderr.write(
-    `vfio-bench: ${msg}\nusage: vfio-bench --bdf BDF --backend legacy|iommufd [--n4k N] [--n2m N] [--nbar N] [--batch K] [--ops dma-4k,dma-2m,bar-read,batch,native]\n`,
+    `vfio-bench: ${msg}\nusage: vfio-bench --bdf BDF --backend legacy|iommufd [--n4k N] [--n2m N] [--nbar N] [--batch K] [--batch2m K2] [--ops dma-4k,dma-2m,bar-read,batch,batch2m,native]\n`,
   );
   process.exit(2);
 }
@@ -50,7 +53,8 @@ function parseArgs(argv: string[]): Args {
     n2m: 200,
     nbar: 200000,
     batch: 64,
-    ops: new Set(['dma-4k', 'dma-2m', 'bar-read', 'batch', 'native']),
+    batch2m: 8,
+    ops: new Set(['dma-4k', 'dma-2m', 'bar-read', 'batch', 'batch2m', 'native']),
   };
   let backendSeen = false;
   for (let i = 0; i < argv.length; i += 2) {
@@ -82,6 +86,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--batch':
         out.batch = num();
+        break;
+      case '--batch2m':
+        out.batch2m = num();
         break;
       case '--ops':
         out.ops = new Set(val.split(','));
@@ -146,31 +153,37 @@ function benchDma(
   }
 }
 
-function benchBatch(args: Args, iommu: Iommu): void {
-  const k = args.batch;
-  const page = 4 * KIB;
-  const rounds = Math.max(1, Math.floor(args.n4k / k));
-  const buf = new DmaBuffer(k * page);
+/** rounds of (dmaMapBatch of k chunks at consecutive IOVAs, one dmaUnmap of the range) */
+function benchBatch(
+  args: Args,
+  iommu: Iommu,
+  op: string,
+  chunk: number,
+  k: number,
+  n: number,
+): void {
+  const rounds = Math.max(1, Math.floor(n / k));
+  const buf = new DmaBuffer(k * chunk);
   try {
-    buf.fill(0, k * page, 0x5a);
+    buf.fill(0, k * chunk, 0x5a);
     // the typed form of dmaMapBatch: the addon reads both lists in place
     const iovas = new BigUint64Array(k);
     const offsets = new BigUint64Array(k);
     for (let i = 0; i < k; i++) {
-      iovas[i] = IOVA_BATCH + BigInt(i * page);
-      offsets[i] = BigInt(i * page);
+      iovas[i] = IOVA_BATCH + BigInt(i * chunk);
+      offsets[i] = BigInt(i * chunk);
     }
-    const span = k * page;
+    const span = k * chunk;
     for (let w = 0; w < Math.floor(rounds / 10) + 1; w++) {
-      iommu.dmaMapBatch(buf, iovas, offsets, page);
+      iommu.dmaMapBatch(buf, iovas, offsets, chunk);
       iommu.dmaUnmap(IOVA_BATCH, span);
     }
     const t0 = process.hrtime.bigint();
     for (let r = 0; r < rounds; r++) {
-      iommu.dmaMapBatch(buf, iovas, offsets, page);
+      iommu.dmaMapBatch(buf, iovas, offsets, chunk);
       iommu.dmaUnmap(IOVA_BATCH, span);
     }
-    emit(args, 'ts-batch', 'dma-4k', rounds * k, process.hrtime.bigint() - t0, k);
+    emit(args, 'ts-batch', op, rounds * k, process.hrtime.bigint() - t0, k);
   } finally {
     buf.close();
   }
@@ -202,7 +215,10 @@ async function main(): Promise<void> {
   const { iommu, device } = await openDevice(args.bdf, { backend: args.backend });
   try {
     if (args.ops.has('dma-4k')) benchDma(args, iommu, 'dma-4k', IOVA_4K, 4 * KIB, args.n4k);
-    if (args.ops.has('batch')) benchBatch(args, iommu);
+    if (args.ops.has('batch')) benchBatch(args, iommu, 'dma-4k', 4 * KIB, args.batch, args.n4k);
+    if (args.ops.has('batch2m')) {
+      benchBatch(args, iommu, 'dma-2m', 2 * MIB, args.batch2m, args.n2m);
+    }
     if (args.ops.has('dma-2m')) benchDma(args, iommu, 'dma-2m', IOVA_2M, 2 * MIB, args.n2m);
     if (args.ops.has('bar-read')) benchBar(args, device);
   } finally {

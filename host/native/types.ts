@@ -162,6 +162,13 @@ export interface NativeIommu {
     sizeBytes: number,
     flags: number,
   ): void;
+  /**
+   * makes `buffer` the one dmaMapSelected maps from (held weakly: selecting keeps no memory
+   * alive). The facade's fast path when the same buffer is mapped again and again.
+   */
+  selectDmaBuffer(buffer: NativeDmaBuffer): void;
+  /** dmaMap of the selected buffer: ERR_VFIO_CLOSED once it is closed, TypeError if none */
+  dmaMapSelected(bufferOffset: number, iova: bigint, sizeBytes: number, flags: number): void;
   /** unmaps [iova, iova+size); returns the bytes unmapped (0 if none); EINVAL if it would split an entry */
   dmaUnmap(iova: bigint, sizeBytes: number): number;
   /**

@@ -136,6 +136,8 @@ export const DMA_READ_WRITE = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 export class Iommu {
   readonly #n: NativeIommu;
   readonly kind: IommuKind;
+  /** the buffer the addon maps from (selectDmaBuffer); weak, so it never keeps one alive */
+  #selected: WeakRef<DmaBuffer> | undefined;
 
   /** @internal use openIommu() */
   constructor(n: NativeIommu) {
@@ -172,7 +174,13 @@ export class Iommu {
   ): void {
     checkSize('sizeBytes', sizeBytes);
     checkSize('bufferOffset', bufferOffset);
-    this.#n.dmaMap(buffer.native, bufferOffset, iova, sizeBytes, flags);
+    // The same buffer as last time (the common case: one buffer, many maps) is not passed
+    // again, which saves the addon its type-tag check and unwrap (bench/README.md).
+    if (this.#selected?.deref() !== buffer) {
+      this.#n.selectDmaBuffer(buffer.native);
+      this.#selected = new WeakRef(buffer);
+    }
+    this.#n.dmaMapSelected(bufferOffset, iova, sizeBytes, flags);
   }
 
   /**

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// DmaTable: the IOVA interval map behind Iommu.dmaMap/dmaUnmap and (later) plugin DMA.
+// DmaTable: the IOVA interval map behind Iommu.dmaMap/dmaUnmap and the vfio-user server's DMA.
 // Pure C++, no Napi, no syscalls; unit-tested in native/test/dma_table_test.cc.
 //
 // Semantics (the table and the kernel must never disagree, so these follow what BOTH the
@@ -18,11 +18,19 @@
 //    -EACCES when the entry lacks the access.
 //  - entries hold a shared owner of the host memory, so a DmaBuffer's pages stay mapped while
 //    any entry refers to them, even after the JS side closed the buffer.
+//
+// Layout: one vector sorted by iova (entries never overlap), so a map allocates nothing once
+// the vector has grown, lookups are a binary search, and the common patterns (maps at rising
+// IOVAs, unmaps of the newest entries) touch only the end of the vector. An insert or erase in
+// the middle moves the entries behind it: O(n) with n bounded by the callers (the vfio-user
+// server's max_dma_maps; the kernel's own dma_entry_limit, 65535 by default, for an Iommu).
+// The two-step calls (FindSlot + InsertAt, FindUnmap + Erase) let a caller check once, ask
+// the kernel in between, and then commit without checking the range again.
 #ifndef VFIOBOX_NATIVE_SRC_DMA_TABLE_H_
 #define VFIOBOX_NATIVE_SRC_DMA_TABLE_H_
 
+#include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -39,29 +47,45 @@ struct DmaEntry {
 
 class DmaTable {
  public:
-  explicit DmaTable(uint64_t page_size = 4096) : page_size_(page_size) {}
+  /** page_size must be a power of two. */
+  explicit DmaTable(uint64_t page_size = 4096) : page_mask_(page_size - 1) {}
+
+  /** The entries [first, end) an unmap removes, and their total size. */
+  struct Span {
+    size_t first = 0;
+    size_t end = 0;
+    uint64_t bytes = 0;
+  };
 
   /** 0 if Insert would succeed, else -EINVAL or -EEXIST (see the header comment). */
   int CheckMap(uint64_t iova, uint64_t size) const;
+  /** the position a map of [iova, iova+size) goes to in *slot, or -EINVAL / -EEXIST. */
+  int FindSlot(uint64_t iova, uint64_t size, size_t* slot) const;
+  /** commits a FindSlot result: O(1) neighbour check (-EEXIST if the table changed since). */
+  int InsertAt(size_t slot, DmaEntry entry);
   int Insert(DmaEntry entry);
   /** bytes Remove would unmap in *bytes (0 when nothing is mapped), or -EINVAL. */
   int CheckUnmap(uint64_t iova, uint64_t size, uint64_t* bytes) const;
+  /** the entries an unmap of [iova, iova+size) removes, or -EINVAL (a split, a bad range). */
+  int FindUnmap(uint64_t iova, uint64_t size, Span* span) const;
+  /** removes a FindUnmap result; the table must not have changed since. */
+  void Erase(const Span& span);
   int Remove(uint64_t iova, uint64_t size, uint64_t* bytes);
   /** access: VFIO_DMA_MAP_FLAG_READ and/or _WRITE bits that the entry must have. */
   int Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** hva) const;
-  std::vector<DmaEntry> List() const;
+  std::vector<DmaEntry> List() const { return entries_; }
   uint64_t MappedBytes() const;
   size_t Count() const { return entries_.size(); }
   void Clear() { entries_.clear(); }
-  uint64_t page_size() const { return page_size_; }
+  uint64_t page_size() const { return page_mask_ + 1; }
 
  private:
   int CheckRange(uint64_t iova, uint64_t size) const;
-  /** the entry containing `iova`, or end(). */
-  std::map<uint64_t, DmaEntry>::const_iterator Find(uint64_t iova) const;
+  /** index of the first entry whose iova is > `iova` (entries_.size() if none). */
+  size_t UpperBound(uint64_t iova) const;
 
-  uint64_t page_size_;
-  std::map<uint64_t, DmaEntry> entries_;  // keyed by iova; entries never overlap
+  uint64_t page_mask_;
+  std::vector<DmaEntry> entries_;  // sorted by iova; entries never overlap
 };
 
 }  // namespace vfiobox

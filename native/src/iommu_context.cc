@@ -101,12 +101,19 @@ Status IommuContext::DmaMap(std::shared_ptr<void> owner, uint8_t* hva, uint64_t 
                           "lock a DmaBuffer and give the device DmaBuffer.physAddr()",
                           RangeDetail(iova, size));
   }
-  if (int r = table_.CheckMap(iova, size); r < 0) return Status(op, -r, RangeDetail(iova, size));
+  // one interval check: the slot found here is committed after the kernel said yes
+  size_t slot = 0;
+  if (int r = table_.FindSlot(iova, size, &slot); r < 0) {
+    return Status(op, -r, RangeDetail(iova, size));  // detail only on failure
+  }
   if (Status s = CheckIovaRanges(iova, size); !s.ok()) return s;
   if (Status s = backend_->DmaMap(iova, size, hva, flags); !s.ok()) return s;
+  // cannot fail (nothing changed the table since FindSlot); if it did, undo the kernel's map
   DmaEntry entry{iova, size, hva, std::move(owner), buffer_offset, flags};
-  int r = table_.Insert(std::move(entry));  // cannot fail: CheckMap passed, nothing changed
-  if (r < 0) return Status(op, -r, RangeDetail(iova, size));  // detail only on failure
+  if (int r = table_.InsertAt(slot, std::move(entry)); r < 0) {
+    backend_->DmaUnmap(iova, size);
+    return Status(op, -r, RangeDetail(iova, size));
+  }
   return Status();
 }
 
@@ -115,24 +122,24 @@ Expected<uint64_t> IommuContext::DmaUnmap(uint64_t iova, uint64_t size) {
     return ClosedStatus(kind_ == "iommufd" ? "IOMMU_IOAS_UNMAP" : "VFIO_IOMMU_UNMAP_DMA");
   }
   const char* op = backend_->UnmapOp();
-  uint64_t bytes = 0;
-  if (int r = table_.CheckUnmap(iova, size, &bytes); r < 0) {
+  DmaTable::Span span;  // one interval check; the span is erased after the kernel's unmap
+  if (int r = table_.FindUnmap(iova, size, &span); r < 0) {
     Detail d = RangeDetail(iova, size);
     if (r == -EINVAL && size != 0) d.emplace_back("reason", DetailValue::Str("would-split-entry"));
     return Status(op, -r, d);
   }
-  if (bytes == 0) return uint64_t{0};  // nothing mapped there (iommufd would say ENOENT)
+  if (span.bytes == 0) return uint64_t{0};  // nothing mapped there (iommufd would say ENOENT)
   auto unmapped = backend_->DmaUnmap(iova, size);
   if (!unmapped.ok()) return unmapped.status();
-  table_.Remove(iova, size, &bytes);
-  if (*unmapped != bytes) {
+  table_.Erase(span);
+  if (*unmapped != span.bytes) {
     Detail d = RangeDetail(iova, size);
     d.emplace_back("kernelBytes", DetailValue::Num(*unmapped));
-    d.emplace_back("tableBytes", DetailValue::Num(bytes));
+    d.emplace_back("tableBytes", DetailValue::Num(span.bytes));
     return Status::Custom(op, EIO, "ERR_VFIO_TABLE_MISMATCH",
                           "the kernel unmapped a different byte count than the DMA table held", d);
   }
-  return bytes;
+  return span.bytes;
 }
 
 Status IommuContext::DmaMapUnmapLoop(const std::shared_ptr<void>& owner, uint8_t* hva,

@@ -26,6 +26,12 @@ ssize_t Pread(int fd, void* buf, size_t count, uint64_t offset);
 ssize_t Pwrite(int fd, const void* buf, size_t count, uint64_t offset);
 /** mmap; on success stores the address in *out and returns 0. fd -1 = anonymous private. */
 int Mmap(void** out, size_t length, int prot, int flags, int fd, uint64_t offset);
+/**
+ * Anonymous private read/write memory of `length` bytes starting at a multiple of `align` (a
+ * power of two, at least the page size), so a 2 MiB-aligned buffer can be backed by
+ * transparent huge pages and mapped by the IOMMU with 2 MiB pages. Released with Munmap.
+ */
+int MmapAnonAligned(void** out, size_t length, size_t align);
 int Munmap(void* addr, size_t length);
 /** eventfd(2) with EFD_CLOEXEC | EFD_NONBLOCK. */
 int EventFd(unsigned initval);

@@ -153,6 +153,24 @@ void TestExclusiveOpens() {
   CHECK_EQ(fake::OpenFds(), 0u);
 }
 
+// DmaBuffer memory from 2 MiB up (sys::MmapAnonAligned): aligned, usable, released whole
+void TestAlignedAnonymousMemory() {
+  constexpr size_t kTwoMib = size_t{2} << 20;
+  size_t before = fake::LiveMappings();
+  for (size_t length : {kTwoMib, 3 * kTwoMib + kPage}) {
+    void* p = nullptr;
+    CHECK_EQ(sys::MmapAnonAligned(&p, length, kTwoMib), 0);
+    CHECK(reinterpret_cast<uintptr_t>(p) % kTwoMib == 0);
+    std::memset(p, 0x5a, length);  // every byte of it is mapped and writable
+    CHECK_EQ(fake::LiveMappings(), before + 1);
+    CHECK_EQ(sys::Munmap(p, length), 0);
+  }
+  void* p = nullptr;
+  CHECK_EQ(sys::MmapAnonAligned(&p, kTwoMib, 3 * kPage), -EINVAL);  // not a power of two
+  CHECK_EQ(sys::MmapAnonAligned(&p, 0, kTwoMib), -EINVAL);
+  CHECK_EQ(fake::LiveMappings(), before);
+}
+
 }  // namespace
 }  // namespace vfiobox
 
@@ -161,5 +179,6 @@ int main() {
   vfiobox::RunBackend("iommufd");
   vfiobox::RunBackend("noiommu");
   vfiobox::TestExclusiveOpens();
+  vfiobox::TestAlignedAnonymousMemory();
   return vfiobox::test::Finish("backend_fake");
 }

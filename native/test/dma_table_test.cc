@@ -114,6 +114,55 @@ void TestSharedOwnership() {
   CHECK(weak.expired());
 }
 
+void TestOrderAcrossInsertsAndErases() {
+  DmaTable t(kPage);
+  Buffer b;
+  for (uint64_t iova : {0x50000, 0x10000, 0x30000, 0x70000, 0x20000}) {
+    CHECK_EQ(t.Insert(Entry(b, iova, kPage)), 0);
+  }
+  CHECK_EQ(t.Insert(Entry(b, 0x2f000, 2 * kPage)), -EEXIST);  // ends inside 0x30000
+  std::vector<uint64_t> iovas;
+  for (const DmaEntry& e : t.List()) iovas.push_back(e.iova);
+  CHECK(iovas == (std::vector<uint64_t>{0x10000, 0x20000, 0x30000, 0x50000, 0x70000}));
+  uint64_t bytes = 0;
+  CHECK_EQ(t.Remove(0x20000, 0x20000, &bytes), 0);  // the middle two
+  CHECK_EQ(bytes, 2 * kPage);
+  uint8_t* hva = nullptr;
+  CHECK_EQ(t.Translate(0x50000, 8, VFIO_DMA_MAP_FLAG_READ, &hva), 0);
+  CHECK_EQ(t.Translate(0x30000, 8, VFIO_DMA_MAP_FLAG_READ, &hva), -EFAULT);
+  CHECK_EQ(t.Count(), 3u);
+}
+
+void TestTwoStepCalls() {
+  DmaTable t(kPage);
+  Buffer b;
+  size_t slot = 99;
+  CHECK_EQ(t.FindSlot(0x10000, kPage, &slot), 0);
+  CHECK_EQ(slot, 0u);
+  CHECK_EQ(t.FindSlot(0x10001, kPage, &slot), -EINVAL);
+  CHECK_EQ(t.InsertAt(0, Entry(b, 0x10000, kPage)), 0);
+  CHECK_EQ(t.FindSlot(0x12000, kPage, &slot), 0);
+  CHECK_EQ(slot, 1u);
+  CHECK_EQ(t.InsertAt(0, Entry(b, 0x12000, kPage)), -EEXIST);  // stale slot: order kept
+  CHECK_EQ(t.InsertAt(5, Entry(b, 0x12000, kPage)), -EEXIST);  // past the end
+  CHECK_EQ(t.InsertAt(1, Entry(b, 0x10000, kPage)), -EEXIST);  // overlaps its neighbour
+  CHECK_EQ(t.InsertAt(1, Entry(b, 0x12000, kPage)), 0);
+  DmaTable::Span span;
+  CHECK_EQ(t.FindUnmap(0x11000, 2 * kPage, &span), 0);  // a gap, then the second entry
+  CHECK_EQ(span.first, 1u);
+  CHECK_EQ(span.end, 2u);
+  CHECK_EQ(span.bytes, kPage);
+  CHECK_EQ(t.FindUnmap(0x10000, 0x1000, &span), 0);
+  CHECK_EQ(span.first, 0u);
+  CHECK_EQ(span.end, 1u);
+  t.Erase(span);
+  CHECK_EQ(t.Count(), 1u);
+  CHECK_EQ(t.FindUnmap(0x40000, kPage, &span), 0);  // nothing there
+  CHECK_EQ(span.bytes, 0u);
+  t.Erase(span);  // an empty span removes nothing
+  CHECK_EQ(t.Count(), 1u);
+}
+
 }  // namespace
 }  // namespace vfiobox
 
@@ -124,5 +173,7 @@ int main() {
   vfiobox::TestFullUnmapOfSeveral();
   vfiobox::TestTranslate();
   vfiobox::TestSharedOwnership();
+  vfiobox::TestOrderAcrossInsertsAndErases();
+  vfiobox::TestTwoStepCalls();
   return vfiobox::test::Finish("dma_table");
 }

@@ -143,6 +143,86 @@ for (const kind of ['legacy', 'iommufd'] as IommuKind[]) {
     iommu.close();
   });
 
+  test(`${kind}: dmaMapSelected maps from the buffer selectDmaBuffer chose last`, () => {
+    const { iommu } = openEdu(kind);
+    const small = new native.DmaBuffer(PAGE);
+    const big = new native.DmaBuffer(4 * PAGE);
+    assert.instance(
+      caught(() => iommu.dmaMapSelected(0, 0x100000n, PAGE, RW)),
+      TypeError,
+      'nothing selected yet',
+    );
+    iommu.selectDmaBuffer(small);
+    assert.instance(
+      caught(() => iommu.dmaMapSelected(2 * PAGE, 0x100000n, PAGE, RW)),
+      RangeError,
+      'offset 2 pages is beyond the 1-page buffer',
+    );
+    iommu.selectDmaBuffer(big);
+    iommu.dmaMapSelected(2 * PAGE, 0x100000n, PAGE, RW);
+    iommu.dmaMapSelected(PAGE, 0x200000n, PAGE, RW);
+    assert.equal(iommu.dmaList(), [
+      { iova: 0x100000n, sizeBytes: PAGE, flags: RW, bufferOffset: 2 * PAGE },
+      { iova: 0x200000n, sizeBytes: PAGE, flags: RW, bufferOffset: PAGE },
+    ]);
+    const overlap = caught(() => iommu.dmaMapSelected(0, 0x100000n, PAGE, RW)) as VfioError;
+    assert.is(overlap.code, 'EEXIST');
+    assert.is(overlap.op, mapOp);
+    assert.instance(
+      caught(() => iommu.selectDmaBuffer({} as unknown as Parameters<typeof iommu.dmaMap>[0])),
+      TypeError,
+    );
+    assert.is(fake.mappedBytes(), 2 * PAGE);
+    iommu.close();
+  });
+
+  test(`${kind}: dmaMapSelected and dmaUnmap reach their Iommu without \`this\``, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(PAGE);
+    iommu.selectDmaBuffer(buf);
+    const { dmaMapSelected, dmaUnmap } = iommu; // own functions carrying their context
+    dmaMapSelected(0, 0x100000n, PAGE, RW);
+    assert.is(fake.mappedBytes(), PAGE);
+    assert.is(dmaUnmap.call({}, 0x100000n, PAGE), PAGE, 'another `this` changes nothing');
+    iommu.close();
+    const e = caught(() => dmaUnmap(0x100000n, PAGE)) as VfioError;
+    assert.is(e.code, 'ERR_VFIO_CLOSED');
+    assert.is(e.op, unmapOp);
+    assert.is(
+      (caught(() => dmaMapSelected(0, 0x100000n, PAGE, RW)) as VfioError).code,
+      'ERR_VFIO_CLOSED',
+    );
+  });
+
+  test(`${kind}: a selected buffer that is closed is refused and not kept alive`, () => {
+    const { iommu } = openEdu(kind);
+    const before = fake.liveMappings();
+    const mapped = new native.DmaBuffer(PAGE);
+    iommu.selectDmaBuffer(mapped);
+    iommu.dmaMapSelected(0, 0x100000n, PAGE, RW);
+    mapped.close();
+    const e = caught(() => iommu.dmaMapSelected(0, 0x200000n, PAGE, RW)) as VfioError;
+    assert.is(e.code, 'ERR_VFIO_CLOSED');
+    assert.is(e.op, mapOp);
+    assert.instance(
+      caught(() => iommu.dmaMapSelected(0, 0x200000 as unknown as bigint, PAGE, RW)),
+      TypeError,
+      'arguments are checked before the buffer',
+    );
+    assert.is(fake.liveMappings(), before + 1, 'the entry still holds the memory');
+    iommu.dmaUnmap(0x100000n, PAGE);
+    assert.is(fake.liveMappings(), before, 'the selection alone keeps nothing alive');
+    const unmapped = new native.DmaBuffer(PAGE);
+    unmapped.close();
+    iommu.selectDmaBuffer(unmapped); // selecting a closed buffer is allowed; mapping it is not
+    assert.is(
+      (caught(() => iommu.dmaMapSelected(0, 0x100000n, PAGE, RW)) as VfioError).code,
+      'ERR_VFIO_CLOSED',
+    );
+    assert.is(fake.mappedBytes(), 0);
+    iommu.close();
+  });
+
   test(`${kind}: benchDmaLoop maps and unmaps n times and leaves nothing mapped`, () => {
     const { iommu } = openEdu(kind);
     const buf = new native.DmaBuffer(2 * PAGE);

@@ -32,9 +32,25 @@ extern const napi_type_tag kDmaBufferTypeTag;
 struct DmaMemory {
   Mapping map;
   bool locked = false;
+  bool closed = false;  // the DmaBuffer was closed: no new maps (entries may still hold it)
   ~DmaMemory() {
     if (locked) sys::Munlock(map.Data(), map.Length());
   }
+};
+
+/**
+ * What the two hottest Iommu functions (dmaMapSelected, dmaUnmap) need. They are own
+ * properties of each Iommu object, made with this as their callback data, so a call reaches
+ * it without node-addon-api's napi_unwrap of `this` (a private-property lookup costing about
+ * as much as the rest of the addon's work per call; bench/README.md). Shared by the JsIommu
+ * and both functions: whichever goes last frees it, so no call can see it freed.
+ */
+struct IommuFastPath {
+  std::shared_ptr<IommuContext> ctx;
+  const char* map_op = "VFIO_IOMMU_MAP_DMA";  // op named by errors before the kernel is asked
+  // selectDmaBuffer's buffer: weak, so selecting never keeps memory alive
+  std::weak_ptr<DmaMemory> selected;
+  bool has_selected = false;
 };
 
 class JsIommu : public Napi::ObjectWrap<JsIommu> {
@@ -50,17 +66,21 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
   Napi::Value JsIovaRanges(const Napi::CallbackInfo& info);
   Napi::Value JsPageSizes(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMap(const Napi::CallbackInfo& info);
-  Napi::Value JsDmaUnmap(const Napi::CallbackInfo& info);
+  Napi::Value JsSelectDmaBuffer(const Napi::CallbackInfo& info);
+  /** own functions of each Iommu object; info.Data() is its IommuFastPath */
+  static Napi::Value JsDmaMapSelected(const Napi::CallbackInfo& info);
+  static Napi::Value JsDmaUnmapFast(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaUnmapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaList(const Napi::CallbackInfo& info);
   Napi::Value JsClose(const Napi::CallbackInfo& info);
-  void MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint64_t offset, uint64_t iova,
-              uint64_t size, uint32_t flags);
+  static void MapOne(Napi::Env env, IommuContext& ctx, const std::shared_ptr<DmaMemory>& mem,
+                     uint64_t offset, uint64_t iova, uint64_t size, uint32_t flags);
 
   std::string kind_;
   const char* map_op_ = "VFIO_IOMMU_MAP_DMA";  // op named by errors before the kernel is asked
   std::shared_ptr<IommuContext> ctx_;
+  std::shared_ptr<IommuFastPath> fast_;
 };
 
 class JsDevice : public Napi::ObjectWrap<JsDevice> {
@@ -122,6 +142,8 @@ class JsDmaBuffer : public Napi::ObjectWrap<JsDmaBuffer> {
   explicit JsDmaBuffer(const Napi::CallbackInfo& info);
   /** the memory, or throws ERR_VFIO_CLOSED with `op` after close(). */
   const std::shared_ptr<DmaMemory>& Memory(Napi::Env env, const char* op);
+  /** the memory without the closed check (empty after close()), for Iommu.selectDmaBuffer. */
+  std::weak_ptr<DmaMemory> WeakMemory() const { return memory_; }
 
  private:
   Napi::Value JsSizeBytes(const Napi::CallbackInfo& info);

@@ -14,6 +14,27 @@ void ThrowClosed(Napi::Env env, const char* op, const char* what) {
   ThrowErrno(env, Status::Custom(op, EBADF, "ERR_VFIO_CLOSED", std::string(what) + " is closed"));
 }
 
+namespace {
+
+/** defines `name` on `self` as a function whose callback data is `fast` (see IommuFastPath). */
+template <Napi::Function::Callback kCallback>
+void AttachFastFunction(Napi::Env env, Napi::Object self, const char* name,
+                        const std::shared_ptr<IommuFastPath>& fast) {
+  // SAFETY: the function's data pointer is kept alive by a heap copy of the shared_ptr that the
+  // function's own finalizer deletes, so it is valid for every call the function can receive.
+  auto* keep = new std::shared_ptr<IommuFastPath>(fast);
+  Napi::Function fn = Napi::Function::New<kCallback>(env, name, keep->get());
+  fn.AddFinalizer([](Napi::Env, std::shared_ptr<IommuFastPath>* p) { delete p; }, keep);
+  self.DefineProperty(Napi::PropertyDescriptor::Value(name, fn, napi_default));
+}
+
+IommuFastPath& FastPath(const Napi::CallbackInfo& info) {
+  // SAFETY: only AttachFastFunction makes these functions, with an IommuFastPath as data.
+  return *static_cast<IommuFastPath*>(info.Data());
+}
+
+}  // namespace
+
 Napi::Function JsIommu::Define(Napi::Env env) {
   return DefineClass(
       env, "Iommu",
@@ -22,7 +43,7 @@ Napi::Function JsIommu::Define(Napi::Env env) {
        InstanceMethod<&JsIommu::JsIovaRanges>("iovaRanges"),
        InstanceMethod<&JsIommu::JsPageSizes>("pageSizes"),
        InstanceMethod<&JsIommu::JsDmaMap>("dmaMap"),
-       InstanceMethod<&JsIommu::JsDmaUnmap>("dmaUnmap"),
+       InstanceMethod<&JsIommu::JsSelectDmaBuffer>("selectDmaBuffer"),
        InstanceMethod<&JsIommu::JsDmaMapBatch>("dmaMapBatch"),
        InstanceMethod<&JsIommu::JsDmaUnmapBatch>("dmaUnmapBatch"),
        InstanceMethod<&JsIommu::JsDmaList>("dmaList"), InstanceMethod<&JsIommu::JsClose>("close")});
@@ -37,6 +58,12 @@ JsIommu::JsIommu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsIommu>(inf
   auto ctx = IommuContext::Create(kind_);
   if (!ctx.ok()) ThrowErrno(info.Env(), ctx.status());
   ctx_ = std::move(*ctx);
+  fast_ = std::make_shared<IommuFastPath>();
+  fast_->ctx = ctx_;
+  fast_->map_op = map_op_;
+  Napi::Object self = info.This().As<Napi::Object>();
+  AttachFastFunction<&JsIommu::JsDmaMapSelected>(info.Env(), self, "dmaMapSelected", fast_);
+  AttachFastFunction<&JsIommu::JsDmaUnmapFast>(info.Env(), self, "dmaUnmap", fast_);
 }
 
 Napi::Value JsIommu::JsKind(const Napi::CallbackInfo& info) {
@@ -125,21 +152,21 @@ uint32_t ArgDmaFlags(const Napi::Value& v) {
 
 }  // namespace
 
-void JsIommu::MapOne(Napi::Env env, const std::shared_ptr<DmaMemory>& mem, uint64_t offset,
-                     uint64_t iova, uint64_t size, uint32_t flags) {
+void JsIommu::MapOne(Napi::Env env, IommuContext& ctx, const std::shared_ptr<DmaMemory>& mem,
+                     uint64_t offset, uint64_t iova, uint64_t size, uint32_t flags) {
   uint64_t length = mem->map.Length();
   if (offset > length || size > length - offset) {
     ThrowRangeError(env, "bufferOffset + sizeBytes",
                     "at most the buffer size " + std::to_string(length),
                     Napi::Number::New(env, static_cast<double>(offset + size)));
   }
-  if (offset % ctx_->table().page_size() != 0) {
+  if (offset % ctx.table().page_size() != 0) {
     ThrowRangeError(env, "bufferOffset", "a multiple of the page size",
                     Napi::Number::New(env, static_cast<double>(offset)));
   }
   // SAFETY: offset + size <= the mapping's length (checked above): hva stays in the buffer.
   uint8_t* hva = mem->map.Data() + offset;
-  Status s = ctx_->DmaMap(mem, hva, offset, iova, size, flags);
+  Status s = ctx.DmaMap(mem, hva, offset, iova, size, flags);
   if (!s.ok()) ThrowErrno(env, s);
 }
 
@@ -152,14 +179,41 @@ Napi::Value JsIommu::JsDmaMap(const Napi::CallbackInfo& info) {
   uint64_t iova = ArgBigU64(info[2], "iova");
   uint64_t size = ArgUint(info[3], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[4]);
-  MapOne(env, buffer->Memory(env, map_op_), offset, iova, size, flags);
+  MapOne(env, *ctx_, buffer->Memory(env, map_op_), offset, iova, size, flags);
   return Napi::Value();
 }
 
-Napi::Value JsIommu::JsDmaUnmap(const Napi::CallbackInfo& info) {
+// The facade's path for a buffer mapped again and again (host/vfio/iommu.ts): select it once,
+// then each map skips the buffer's tag check and unwrap (two N-API calls and one argument).
+Napi::Value JsIommu::JsSelectDmaBuffer(const Napi::CallbackInfo& info) {
+  // a closed buffer is selected too; dmaMapSelected then refuses it after checking its
+  // arguments, in the order dmaMap checks them
+  fast_->selected = ArgBuffer(info[0])->WeakMemory();
+  fast_->has_selected = true;
+  return Napi::Value();
+}
+
+Napi::Value JsIommu::JsDmaMapSelected(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  IommuFastPath& fast = FastPath(info);
+  uint64_t offset = ArgUint(info[0], "bufferOffset");
+  uint64_t iova = ArgBigU64(info[1], "iova");
+  uint64_t size = ArgUint(info[2], "sizeBytes");
+  uint32_t flags = ArgDmaFlags(info[3]);
+  if (!fast.has_selected) {
+    ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", info[0]);
+  }
+  std::shared_ptr<DmaMemory> mem = fast.selected.lock();
+  // expired: closed and no entry left; closed: closed while entries still share the memory
+  if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
+  MapOne(env, *fast.ctx, mem, offset, iova, size, flags);
+  return Napi::Value();
+}
+
+Napi::Value JsIommu::JsDmaUnmapFast(const Napi::CallbackInfo& info) {
   uint64_t iova = ArgBigU64(info[0], "iova");
   uint64_t size = ArgUint(info[1], "sizeBytes");
-  auto bytes = ctx_->DmaUnmap(iova, size);
+  auto bytes = FastPath(info).ctx->DmaUnmap(iova, size);
   if (!bytes.ok()) ThrowErrno(info.Env(), bytes.status());
   return Napi::Number::New(info.Env(), static_cast<double>(*bytes));
 }
@@ -192,13 +246,15 @@ Napi::Value JsIommu::JsDmaMapBatch(const Napi::CallbackInfo& info) {
   const auto& mem = buffer->Memory(env, map_op_);
   if (offsets) {
     // no JS runs inside this loop (errors are thrown after it stops), so the arrays stay put
-    for (size_t i = 0; i < n_offsets; ++i) MapOne(env, mem, offsets[i], iovas[i], size, flags);
+    for (size_t i = 0; i < n_offsets; ++i) {
+      MapOne(env, *ctx_, mem, offsets[i], iovas[i], size, flags);
+    }
     return Napi::Value();
   }
   Napi::Array offset_array = info[1].As<Napi::Array>();
   Napi::Array iova_array = info[2].As<Napi::Array>();
   for (uint32_t i = 0; i < n_offsets; ++i) {
-    MapOne(env, mem, ArgUint(offset_array.Get(i), "bufferOffsets[i]"),
+    MapOne(env, *ctx_, mem, ArgUint(offset_array.Get(i), "bufferOffsets[i]"),
            ArgBigU64(iova_array.Get(i), "iovas[i]"), size, flags);
   }
   return Napi::Value();
