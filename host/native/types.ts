@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
