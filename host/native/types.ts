@@ -308,6 +308,8 @@ export interface NativeVfioUserServerStats {
   rejectedConnections: number;
   dmaMaps: number;
   dmaUnmaps: number;
+  /** device DMA that found client memory gone (the client shrank the fd under its map) */
+  dmaFaults: number;
   activeDmaMaps: number;
   irqsSignalled: number;
   /** No_reply commands that failed (never answered, per the spec) */
@@ -369,6 +371,8 @@ export interface NativeVfioUser {
   fdRead(fd: number, offset: number, len: number): Uint8Array;
   /** pwrite all of data */
   fdWrite(fd: number, offset: number, data: Uint8Array): void;
+  /** ftruncate(2) */
+  fdTruncate(fd: number, sizeBytes: number): void;
   /** close(2); fds 0-2 are refused with RangeError */
   closeFd(fd: number): void;
   /**
@@ -432,6 +436,7 @@ export const NATIVE_VFIO_USER_KEYS = {
   memfdCreate: true,
   fdRead: true,
   fdWrite: true,
+  fdTruncate: true,
   closeFd: true,
   vfioUserFence: true,
   vfioUserClose: true,

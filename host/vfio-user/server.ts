@@ -155,6 +155,8 @@ function irqAction(flags: number): 'mask' | 'unmask' | 'trigger' | undefined {
 
 function dmaError(err: unknown): never {
   if (err instanceof VfioError) {
+    // EFAULT also when the client shrank the memory under its map (stats().dmaFaults counts it)
+    log('device DMA failed: %s', err.message);
     throw new WitError(witErrorForErrno('dma-error', err.errno, 'not-mapped'), err.message);
   }
   throw err;

@@ -77,6 +77,21 @@ int DmaTable::Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** 
   return 0;
 }
 
+int DmaTable::TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpan* span) const {
+  if (len == 0 || iova > UINT64_MAX - (len - 1)) return -EINVAL;
+  auto it = Find(iova);
+  if (it == entries_.end()) return -EFAULT;
+  const DmaEntry& e = it->second;
+  if ((e.flags & access) != access) return -EACCES;
+  uint64_t skip = iova - e.iova;  // < e.size: Find says iova lies inside e
+  // SAFETY: skip < e.size and span->len <= e.size - skip, so [hva, hva + len) stays inside the
+  // entry's memory, kept alive by e.owner.
+  span->hva = e.hva + skip;
+  span->len = len < e.size - skip ? len : e.size - skip;
+  span->may_fault = e.may_fault;
+  return 0;
+}
+
 std::vector<DmaEntry> DmaTable::List() const {
   std::vector<DmaEntry> out;
   out.reserve(entries_.size());

@@ -109,6 +109,7 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("rejectedConnections", Num(env, s.rejected_connections));
   out.Set("dmaMaps", Num(env, s.dma_maps));
   out.Set("dmaUnmaps", Num(env, s.dma_unmaps));
+  out.Set("dmaFaults", Num(env, s.dma_faults));
   out.Set("activeDmaMaps", Num(env, host_ ? host_->core().dma_map_count() : 0));
   out.Set("irqsSignalled", Num(env, s.irqs_signalled));
   out.Set("postedErrors", Num(env, s.posted_errors));
