@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -347,6 +347,18 @@ export interface NativeVfioUserServer {
   /** bounds-checked copy out of client memory: EFAULT unmapped, EACCES, E2BIG */
   dmaRead(iova: bigint, len: number): Uint8Array;
   dmaWrite(iova: bigint, data: Uint8Array): void;
+  /**
+   * What dmaRead (toGuest false) or dmaWrite of the range would do, without copying: true for
+   * mmapped client memory, false when it goes by DMA_READ/DMA_WRITE message; throws as they do.
+   */
+  dmaCheck(iova: bigint, len: number, toGuest: boolean): boolean;
+  /**
+   * dmaRead straight into memory[offset, offset + len) (a plugin's linear memory): one bounds
+   * check, one copy, nothing allocated. RangeError when the range is outside `memory`.
+   */
+  dmaReadInto(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
+  /** dmaWrite straight from memory[offset, offset + len). */
+  dmaWriteFrom(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
   /** eventfd write; false when the client armed no eventfd for it (RangeError if none such) */
   triggerIrq(index: number, subindex: number): boolean;
   stats(): NativeVfioUserServerStats;

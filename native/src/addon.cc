@@ -13,7 +13,7 @@ namespace vfiobox {
 
 namespace {
 
-constexpr int kAbiVersion = 3;  // NATIVE_ABI_VERSION in host/native/types.ts
+constexpr int kAbiVersion = 4;  // NATIVE_ABI_VERSION in host/native/types.ts
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "factory", "a function", info[0]);

@@ -74,6 +74,11 @@ void TestDeviceDma() {
   CHECK(!Map(p, 0x2000, 0x1000, kDmaFlagRead, fd, 0x2000).error());  // adjacent, read-only
   CHECK(!Map(p, 0x8000, 0x1000, kRW, -1).error());                   // no fd
   uint8_t buf[8] = {};
+  CHECK_EQ(p.core->DmaCheck(0x1ffe, 5, false), 0);  // mmapped, spans the two maps
+  CHECK_EQ(p.core->DmaCheck(0x8000, 16, true), 1);  // by message
+  CHECK_EQ(p.core->DmaCheck(0x1fff, 2, true), -EACCES);
+  CHECK_EQ(p.core->DmaCheck(0x3000, 1, false), -EFAULT);
+  CHECK_EQ(p.core->DmaCheck(0, kDefaultMaxDataXferSize + 1, false), -E2BIG);
   CHECK_EQ(p.core->DmaRead(0x1ffe, buf, 5), 0);  // spans the two maps
   CHECK(std::memcmp(buf, hello, 5) == 0);
   const uint8_t data[3] = {1, 2, 3};

@@ -139,6 +139,9 @@ Napi::Function JsVfioUserServer::Define(Napi::Env env) {
                       InstanceMethod<&JsVfioUserServer::JsDisconnectClient>("disconnectClient"),
                       InstanceMethod<&JsVfioUserServer::JsDmaRead>("dmaRead"),
                       InstanceMethod<&JsVfioUserServer::JsDmaWrite>("dmaWrite"),
+                      InstanceMethod<&JsVfioUserServer::JsDmaCheck>("dmaCheck"),
+                      InstanceMethod<&JsVfioUserServer::JsDmaReadInto>("dmaReadInto"),
+                      InstanceMethod<&JsVfioUserServer::JsDmaWriteFrom>("dmaWriteFrom"),
                       InstanceMethod<&JsVfioUserServer::JsTriggerIrq>("triggerIrq"),
                       InstanceMethod<&JsVfioUserServer::JsStats>("stats")});
 }

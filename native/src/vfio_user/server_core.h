@@ -144,6 +144,12 @@ class ServerCore {
    */
   int DmaRead(uint64_t iova, uint8_t* out, uint64_t len);
   int DmaWrite(uint64_t iova, const uint8_t* data, uint64_t len);
+  /**
+   * what DmaRead/DmaWrite of the range would do, without doing it: 0 copy from mmapped client
+   * memory (which fails later only if the client shrinks it meanwhile), 1 go by message, or
+   * the -errno they would return.
+   */
+  int DmaCheck(uint64_t iova, uint64_t len, bool to_guest) const;
   /** signals an IRQ: 1 signalled (or left pending while masked), 0 no eventfd, -errno. */
   int TriggerIrq(uint32_t index, uint32_t subindex);
 

@@ -153,31 +153,42 @@ ServerCore::Reply ServerCore::HandleDmaUnmap(const Message& msg) {
   return reply;
 }
 
-int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest) {
+int ServerCore::DmaCheck(uint64_t iova, uint64_t len, bool to_guest) const {
   if (len == 0) return 0;
   if (len > options_.max_data_xfer_size) return -E2BIG;
   if (iova > UINT64_MAX - (len - 1)) return -EFAULT;
   uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
   // Map by map, so that a copy may span adjacent maps (QEMU splits RAM at 0xa0000 [OBS]).
+  for (uint64_t done = 0; done < len;) {
+    DmaSpan span;
+    int r = dma_.TranslateSpan(iova + done, len - done, access, &span);
+    if (r == -EFAULT && done == 0) {
+      // not mmapped: a range wholly inside one map without fd goes by message [SPEC]
+      int m = FindMessageMap(dma_msg_, iova, len, access);
+      if (m == 0) return 1;
+      if (m == -EACCES) return m;
+    }
+    if (r < 0) return r;
+    done += span.len;
+  }
+  return 0;
+}
+
+int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest) {
   // First check every map, then copy: a failed check moves no byte (a SIGBUS mid-copy may
   // leave a prefix copied).
-  for (int pass = 0; pass < 2; ++pass) {
-    for (uint64_t done = 0; done < len;) {
-      DmaSpan span;
-      int r = dma_.TranslateSpan(iova + done, len - done, access, &span);
-      if (r == -EFAULT && pass == 0 && done == 0) {
-        // not mmapped: a range wholly inside one map without fd goes by message [SPEC]
-        int m = FindMessageMap(dma_msg_, iova, len, access);
-        if (m == 0) return DmaMessage(iova, buf, len, to_guest);
-        if (m == -EACCES) return m;
-      }
-      if (r < 0) return r;
-      if (pass == 1 && (r = CopySpan(span, buf + done, to_guest)) < 0) {
-        ++stats_.dma_faults;
-        return r;
-      }
-      done += span.len;
+  int r = DmaCheck(iova, len, to_guest);
+  if (r == 1) return DmaMessage(iova, buf, len, to_guest);
+  if (r < 0 || len == 0) return r;
+  uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
+  for (uint64_t done = 0; done < len;) {
+    DmaSpan span;
+    if (dma_.TranslateSpan(iova + done, len - done, access, &span) < 0) return -EFAULT;
+    if ((r = CopySpan(span, buf + done, to_guest)) < 0) {
+      ++stats_.dma_faults;
+      return r;
     }
+    done += span.len;
   }
   return 0;
 }
