@@ -9,8 +9,11 @@ import { compiledPlugin, type FakeHost, fakeHost, MiB } from './support.js';
 
 const test = suite('v8 engine dma lowering');
 
-/** hostile.c: 0x44 dma.read(value, 16), 0x48 dma.read(0, value), 0x54 dma.write(value, 16) */
-const A = { DMA_READ: 0x44n, DMA_READ_LEN: 0x48n, DMA_WRITE: 0x54n } as const;
+/**
+ * hostile.c: 0x44 dma.read(value, 16), 0x48 dma.read(0, value), 0x54 dma.write(value, 16),
+ * 0x5c dma.write(0, value bytes of its heap)
+ */
+const A = { DMA_READ: 0x44n, DMA_READ_LEN: 0x48n, DMA_WRITE: 0x54n, DMA_WRITE_LEN: 0x5cn } as const;
 const STATUS = 0x30n;
 const FAILED_NOT_MAPPED = 0x100n;
 const FAILED_ACCESS_DENIED = 0x102n;
@@ -99,6 +102,29 @@ test('errors from readInto and writeFrom reach the plugin as their dma-error cas
   assert.is(dev.regionRead(0, STATUS, 4), FAILED_ACCESS_DENIED);
   dev.regionWrite(0, A.DMA_READ, 4, 0x10n);
   assert.is(dev.regionRead(0, STATUS, 4), 0n, 'the instance carries on');
+});
+
+test('1 MiB moves in one dma.read and one dma.write call, whole', async () => {
+  const host = fastHost();
+  const ram = new Uint8Array(2 * MiB);
+  for (let i = 0; i < MiB; i++) ram[i] = (i * 31 + (i >> 10)) & 0xff;
+  let seen = new Uint8Array(0);
+  host.dma.readInto = (iova, len, target) => {
+    const at = target.alloc(len);
+    new Uint8Array(target.memory(), at, len).set(ram.subarray(Number(iova), Number(iova) + len));
+    return at;
+  };
+  host.dma.writeFrom = (_iova, memory, offset, len) => {
+    seen = new Uint8Array(memory.slice(offset, offset + len));
+  };
+  const dev = await instantiate('hostile', host);
+  dev.regionWrite(0, A.DMA_READ_LEN, 4, BigInt(MiB)); // dma.read(0, 1 MiB), then freed
+  assert.is(dev.regionRead(0, STATUS, 4), 0n);
+  dev.regionWrite(0, A.DMA_WRITE_LEN, 4, BigInt(MiB)); // dma.write(0, 1 MiB of its heap)
+  assert.is(dev.regionRead(0, STATUS, 4), 0n);
+  assert.is(seen.length, MiB);
+  // the heap block it wrote from is where the freed read result was: the same bytes
+  assert.ok(seen.every((b, i) => b === ram[i]));
 });
 
 test('a host import fault inside readInto traps as before', async () => {
