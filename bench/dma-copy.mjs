@@ -253,6 +253,13 @@ try {
     if (status.some((b) => b !== 0)) throw new Error(`hostile ${offset}/${len}: status ${status}`);
     return () => hostile.write(0, offset, value);
   };
+  cases.push({
+    key: 'native-call',
+    label: 'one JS -> native call doing nothing (VfioUserServer.connected) (info)',
+    bytes: 4096,
+    fixed: true,
+    fn: () => server.connected,
+  });
   const noImport = hostileAct(HOSTILE.arm, 0); // arms nothing: the export call alone
   cases.push({
     key: 'plugin-call',
@@ -378,7 +385,12 @@ function splitLines(rows) {
   const [small, big] = SIZES;
   const out = ['', 'split: t(len) = per call + len x per byte (from the 0-byte and 1 MiB rows)'];
   const call = ns('plugin-call');
-  if (call === undefined) return [];
+  const native = ns('native-call');
+  if (call === undefined || native === undefined) return [];
+  out.push(
+    `one native call: ${native.toFixed(0)} ns; dma.read makes two (dmaCheck, dmaReadInto) and` +
+      ` dma.write one (dmaWriteFrom); memcpy of ${small} bytes: ${memcpy(small).toFixed(0)} ns`,
+  );
   for (const key of ['read', 'write']) {
     const fixed = ns(`plugin-${key}-0`);
     const whole = ns(`plugin-${key}-${big}`);
