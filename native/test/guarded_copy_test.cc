@@ -34,6 +34,8 @@ void ForeignHandler(int, siginfo_t* info, void*) {
   g_foreign_calls = g_foreign_calls + 1;
   g_foreign_code = info->si_code;
   if (g_foreign_armed) siglongjmp(g_foreign_jump, 1);
+  // a fault nobody expected (the guard failed): die on its recurrence instead of looping
+  if (info->si_code > 0) signal(SIGBUS, SIG_DFL);
 }
 
 struct Shared {
