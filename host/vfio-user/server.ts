@@ -304,10 +304,10 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
           dmaError(err);
         }
       },
-      // one copy between the client's memory and the plugin's (an engine's DmaTarget)
-      // Checked before the plugin allocates: a block it never receives would leak (and stop a
-      // bump allocator from rewinding). Only a client shrinking its memory in between fails the
-      // copy after the allocation. Maps without fd go by message, through read().
+      // One copy between the client's memory and the plugin's (an engine's DmaTarget), checked
+      // before the plugin allocates: a block it never receives would leak (and stop a bump
+      // allocator from rewinding). Only a client shrinking its memory in between fails the copy
+      // after the allocation. Maps without fd go by message, through dmaRead.
       readInto: (iova, len, target) => {
         try {
           if (!native.dmaCheck(iova, len, false))
