@@ -35,6 +35,7 @@
       "sources": [
         "<@(core_sources)",
         "native/src/sys_linux.cc",
+        "native/src/guarded_copy.cc",
         "native/src/vfio_user/transport.cc",
         "native/src/vfio_user/json_caps.cc",
         "native/src/vfio_user/server_core.cc",

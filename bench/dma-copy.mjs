@@ -7,13 +7,20 @@
 // the fd), so the server copies straight out of its mmap of the client's pages. Rows:
 // - edu DMA: one DMA command, in-thread: the 4-byte write of the command register, then the
 //   edu's completion timer (a VirtualClock advanced by hand) calls dma.read(iova, 4096) through
-//   the grant check and the supervisor into the server's dmaRead, and the plugin copies the
-//   result into its buffer. edu moves at most 4 KiB per command (its buffer's size).
-// - DmaSpace.read: the server's dmaRead, the function behind the plugin's `dma` import, called
-//   directly (the only way to move 1 MiB in one call: no plugin asks for more than 4 KiB).
+//   the engine's dma lowering, the grant check and the supervisor into the server's one-copy
+//   dmaCheck + dmaReadInto, and the plugin copies the result into its buffer. edu moves at most
+//   4 KiB per command (its buffer's size).
+// - plugin dma.read / dma.write: the hostile fixture (test/fixtures/plugins/hostile), whose
+//   region-write of a length to 0x48 / 0x5c makes exactly one dma.read(0, len) / dma.write(0,
+//   len) call, so 4 KiB and 1 MiB move through the whole plugin path (model, plugin export,
+//   the engine's dma lowering, grant check, the server's one-copy dmaReadInto/dmaWriteFrom).
+//   The same with len 0, and a region-write that calls no import, give the per-call split.
+// - DmaSpace.read/write: the server's dmaRead (a new Buffer per call, what jco's glue lowered
+//   dma.read through) and dmaWrite, called directly (info).
 // - baselines: bench/c/memcpy_bench.c (gcc -O2, memcpy out of a MAP_SHARED memfd mapping, in a
 //   child process) and Buffer.copy in this process.
-// Medians over repetitions (C and JS alternate which goes first). Timing never fails anything.
+// Medians over repetitions (C and JS alternate which goes first), with a GC before each row's
+// sample so that one row's garbage is not charged to the next. Timing never fails anything.
 //
 // Usage: node bench/dma-copy.mjs [--quick] [--reps N]
 import { execFileSync } from 'node:child_process';
@@ -22,9 +29,13 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { timeLoop, warmUp } from './timing.mjs';
 
 const GOAL = 0.8; // plugin DMA rate as a fraction of memcpy's
+setFlagsFromString('--expose-gc'); // a collection between rows (V8 reads the flag at first use)
+const gc = runInNewContext('gc');
 const SIZES = [4096, 1 << 20];
 const IOVA = 0x1000000n; // inside edu's default 28-bit DMA mask (plugins/c/edu/README.md)
 const MEM_BYTES = 4 << 20;
@@ -33,6 +44,9 @@ const EDU = { src: 0x80, dst: 0x88, count: 0x90, cmd: 0x98, buffer: 0x40000n };
 const CMD_RUN = 1;
 const CMD_TO_RAM = 2;
 const EDU_DMA_DELAY_NS = 10_000n; // kDmaDelayNs in plugins/c/edu/src/edu.c
+/** test/fixtures/plugins/hostile/src/hostile.c: STATUS, arm, dma.read(0, v), dma.write(0, v) */
+const HOSTILE = { status: 0x30, arm: 0x50, dmaReadLen: 0x48, dmaWriteLen: 0x5c };
+const LOW_BYTES = 2 << 20;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => process.stderr.write(`[bench:dma-copy] ${msg}\n`);
@@ -121,6 +135,16 @@ try {
     space = io.dma;
     attach(io);
   };
+  // The hostile fixture moves any length with one dma call; it shares edu's DmaSpace.
+  const hostileLoaded = await loadPlugin(join(root, 'build/plugins/hostile.wasm'), {
+    cacheDir: join(tmp, 'jco'),
+  });
+  const hostile = createPluginDevice({
+    name: 'hostile',
+    plugin: hostileLoaded.compiled,
+    grant: { ...grantFromManifest(hostileLoaded.manifest), dma: 'all' },
+    clock,
+  });
   const server = new VfioUserServer(model, { socketPath: join(tmp, 'edu.sock') });
   server.listen();
   const client = await VfioUserClient.connect(join(tmp, 'edu.sock'));
@@ -131,9 +155,16 @@ try {
   mem.write(0, pattern);
   const flags = DMA_FLAG_READ | DMA_FLAG_WRITE;
   await client.dmaMap({ iova: IOVA, sizeBytes: MEM_BYTES, flags, fd: mem.fd });
+  const low = dma.memfd(LOW_BYTES); // hostile.c DMAs at IOVA 0
+  low.write(0, pattern);
+  await client.dmaMap({ iova: 0n, sizeBytes: LOW_BYTES, flags, fd: low.fd });
   if (!space) throw new Error('the server did not attach the device');
+  hostile.attach({ irq: { trigger: () => false }, dma: space });
   teardown = async () => {
+    await client.dmaUnmap({ iova: 0n, sizeBytes: LOW_BYTES });
     await client.dmaUnmap({ iova: IOVA, sizeBytes: MEM_BYTES });
+    low.close();
+    hostile.close();
     client.close();
     server.close();
     model.close();
@@ -212,6 +243,51 @@ try {
       clock.advance(EDU_DMA_DELAY_NS);
     },
   });
+  // The hostile fixture: one region-write = one plugin export call = one dma call of `len`.
+  const le32 = (v) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+  const status = new Uint8Array(4);
+  const hostileAct = (offset, len) => {
+    const value = le32(len);
+    hostile.write(0, offset, value);
+    hostile.read(0, HOSTILE.status, status);
+    if (status.some((b) => b !== 0)) throw new Error(`hostile ${offset}/${len}: status ${status}`);
+    return () => hostile.write(0, offset, value);
+  };
+  cases.push({
+    key: 'native-call',
+    label: 'one JS -> native call doing nothing (VfioUserServer.connected) (info)',
+    bytes: 4096,
+    fixed: true,
+    fn: () => server.connected,
+  });
+  const noImport = hostileAct(HOSTILE.arm, 0); // arms nothing: the export call alone
+  cases.push({
+    key: 'plugin-call',
+    label: 'plugin region-write calling no import: the export call alone (info)',
+    bytes: 4096,
+    fixed: true,
+    fn: noImport,
+  });
+  for (const [key, offset, what] of [
+    ['read', HOSTILE.dmaReadLen, 'dma.read'],
+    ['write', HOSTILE.dmaWriteLen, 'dma.write'],
+  ]) {
+    cases.push({
+      key: `plugin-${key}-0`,
+      label: `plugin ${what} of 0 bytes: export + import call, no copy (info)`,
+      bytes: 4096,
+      fixed: true,
+      fn: hostileAct(offset, 0),
+    });
+    for (const size of SIZES) {
+      cases.push({
+        key: `plugin-${key}-${size}`,
+        label: `plugin ${what} (hostile fixture: one export call, one ${what})`,
+        bytes: size,
+        fn: hostileAct(offset, size),
+      });
+    }
+  }
   cases.push({
     key: 'dmaspace-read-8',
     label: 'DmaSpace.read of 8 bytes: the per-call cost, next to no copy (info)',
@@ -222,8 +298,9 @@ try {
   for (const size of SIZES) {
     cases.push({
       key: `dmaspace-read-${size}`,
-      label: "DmaSpace.read: the server's dmaRead behind the dma import",
+      label: "DmaSpace.read: the server's dmaRead, a new Buffer per call (jco's old path) (info)",
       bytes: size,
+      info: true,
       fn: () => space.read(IOVA, size),
     });
     // The other direction copies from a buffer the caller already has: no allocation per call.
@@ -281,6 +358,7 @@ const runJs = (r) => {
   for (let k = 0; k < cases.length; k++) {
     const c = cases[(k + r) % cases.length];
     c.setup?.();
+    gc(); // the garbage of the allocating rows (DmaSpace.read) is not charged to the next row
     c.samples.push(timeLoop(c.fn, c.n));
   }
 };
@@ -295,6 +373,41 @@ for (let r = 0; r < reps; r++) {
   }
 }
 await teardown();
+
+// ---------- per-call / per-byte split ----------
+/**
+ * t(len) = fixed + len * perByte, fitted through the 0-byte and 1 MiB plugin rows: what a
+ * 4 KiB copy can reach at best is memcpy(4 KiB) / (fixed + memcpy(4 KiB)).
+ */
+function splitLines(rows) {
+  const ns = (key) => rows.find((r) => r.key === key)?.ns.median;
+  const memcpy = (n) => rows.find((r) => r.size === n && r.key === undefined)?.ns.median;
+  const [small, big] = SIZES;
+  const out = ['', 'split: t(len) = per call + len x per byte (from the 0-byte and 1 MiB rows)'];
+  const call = ns('plugin-call');
+  const native = ns('native-call');
+  if (call === undefined || native === undefined) return [];
+  out.push(
+    `one native call: ${native.toFixed(0)} ns; dma.read makes two (dmaCheck, dmaReadInto) and` +
+      ` dma.write one (dmaWriteFrom); memcpy of ${small} bytes: ${memcpy(small).toFixed(0)} ns`,
+  );
+  for (const key of ['read', 'write']) {
+    const fixed = ns(`plugin-${key}-0`);
+    const whole = ns(`plugin-${key}-${big}`);
+    const at4k = ns(`plugin-${key}-${small}`);
+    if (fixed === undefined || whole === undefined || at4k === undefined) continue;
+    const perByte = (whole - fixed) / big;
+    const predicted = fixed + perByte * small;
+    out.push(
+      `plugin dma.${key}: per call ${fixed.toFixed(0)} ns (export alone ${call.toFixed(0)} ns,` +
+        ` the import ${(fixed - call).toFixed(0)} ns), per byte ${(perByte * 1000).toFixed(1)} ps` +
+        ` (memcpy ${((memcpy(big) / big) * 1000).toFixed(1)} ps); 4 KiB predicted` +
+        ` ${predicted.toFixed(0)} ns, measured ${at4k.toFixed(0)} ns; best 4 KiB ratio with a` +
+        ` free copy: ${ratio(memcpy(small) / (fixed + memcpy(small)))}`,
+    );
+  }
+  return out;
+}
 
 // ---------- table ----------
 const mbps = (bytes, ns) => (bytes * 1e3) / ns;
@@ -355,6 +468,7 @@ for (const r of rows) {
     ),
   );
 }
+lines.push(...splitLines(rows));
 if (notes.length) lines.push('', ...notes.map((n) => `note: ${n}`));
 process.stdout.write(`${lines.join('\n')}\n`);
 

@@ -23,7 +23,7 @@ import type {
   MemoryArea,
   PluginInstance,
 } from '../plugins/engine.js';
-import { WitError } from '../plugins/engine.js';
+import { copyInto, copyOut, WitError } from '../plugins/engine.js';
 import { applyGrants, type Grant, type MemoryLayout } from '../plugins/grants.js';
 import type { DeviceClock } from './clock.js';
 import { descriptionKey, validateDescription, validateMemoryAreas } from './describe.js';
@@ -227,6 +227,16 @@ export class Supervisor {
       dma: {
         read: (iova, len) => dma().read(iova, len),
         write: (iova, data) => dma().write(iova, data),
+        readInto: (iova, len, target) => {
+          const space = dma();
+          if (space.readInto) return space.readInto(iova, len, target);
+          return copyInto(space.read(iova, len), target);
+        },
+        writeFrom: (iova, memory, offset, len) => {
+          const space = dma();
+          if (space.writeFrom) space.writeFrom(iova, memory, offset, len);
+          else space.write(iova, copyOut(memory, offset, len));
+        },
       },
       log: {
         log: (level, message) => {

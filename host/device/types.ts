@@ -7,6 +7,8 @@
 // Region and IRQ numbering is vfio's (linux/vfio.h, reused by vfio-user): regions BAR0-5 = 0-5,
 // ROM = 6, CONFIG = 7, VGA = 8; IRQ indices INTx 0, MSI 1, MSI-X 2, ERR 3, REQ 4.
 
+import type { DmaTarget } from '../plugins/engine.js';
+
 /** VFIO_REGION_INFO_FLAG_* */
 export const REGION_FLAG_READ = 0x1;
 export const REGION_FLAG_WRITE = 0x2;
@@ -67,6 +69,13 @@ export interface DmaSpace {
   /** Throws WitError('not-mapped' | 'access-denied' | 'too-large') (host/plugins/engine.ts). */
   read(iova: bigint, len: number): Uint8Array;
   write(iova: bigint, data: Uint8Array): void;
+  /**
+   * Optional fast path of read: `target.alloc(len)`, then the bytes go straight there; returns
+   * that offset. Same errors as read (an allocation may have happened before one).
+   */
+  readInto?(iova: bigint, len: number, target: DmaTarget): number;
+  /** Optional fast path of write: the bytes come straight from memory[offset, offset + len). */
+  writeFrom?(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
 }
 
 /** Bytes between the device's byte-stream and the user (a UART's line). */

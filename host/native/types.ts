@@ -325,6 +325,8 @@ export interface NativeVfioUserServerStats {
   rejectedConnections: number;
   dmaMaps: number;
   dmaUnmaps: number;
+  /** device DMA that found client memory gone (the client shrank the fd under its map) */
+  dmaFaults: number;
   activeDmaMaps: number;
   irqsSignalled: number;
   /** No_reply commands that failed (never answered, per the spec) */
@@ -366,6 +368,18 @@ export interface NativeVfioUserServer {
   /** bounds-checked copy out of client memory: EFAULT unmapped, EACCES, E2BIG */
   dmaRead(iova: bigint, len: number): Uint8Array;
   dmaWrite(iova: bigint, data: Uint8Array): void;
+  /**
+   * What dmaRead (toGuest false) or dmaWrite of the range would do, without copying: true for
+   * mmapped client memory, false when it goes by DMA_READ/DMA_WRITE message; throws as they do.
+   */
+  dmaCheck(iova: bigint, len: number, toGuest: boolean): boolean;
+  /**
+   * dmaRead straight into memory[offset, offset + len) (a plugin's linear memory): one bounds
+   * check, one copy, nothing allocated. RangeError when the range is outside `memory`.
+   */
+  dmaReadInto(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
+  /** dmaWrite straight from memory[offset, offset + len). */
+  dmaWriteFrom(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
   /** eventfd write; false when the client armed no eventfd for it (RangeError if none such) */
   triggerIrq(index: number, subindex: number): boolean;
   /**
@@ -415,6 +429,8 @@ export interface NativeVfioUser {
   fdRead(fd: number, offset: number, len: number): Uint8Array;
   /** pwrite all of data */
   fdWrite(fd: number, offset: number, data: Uint8Array): void;
+  /** ftruncate(2) */
+  fdTruncate(fd: number, sizeBytes: number): void;
   /** close(2); fds 0-2 are refused with RangeError */
   closeFd(fd: number): void;
   /**
@@ -479,6 +495,7 @@ export const NATIVE_VFIO_USER_KEYS = {
   memfdCreate: true,
   fdRead: true,
   fdWrite: true,
+  fdTruncate: true,
   closeFd: true,
   vfioUserFence: true,
   vfioUserClose: true,

@@ -95,6 +95,32 @@ export class WitError extends Error {
 }
 
 /**
+ * A plugin's linear memory, lent by the engine for one dma call so that the bytes move once
+ * (host/plugins/engines/v8-dma.ts); DmaSpace.readInto in host/device/types.ts.
+ */
+export interface DmaTarget {
+  /** Allocates `len` bytes inside the plugin (its cabi_realloc) and returns their offset. */
+  alloc(len: number): number;
+  /** The memory's buffer now; read it after alloc, which may grow (and so replace) it. */
+  memory(): ArrayBuffer;
+}
+
+/** read() and one copy into the target: the fallback for a host without readInto. */
+export function copyInto(data: Uint8Array, target: DmaTarget): number {
+  const at = target.alloc(data.length);
+  new Uint8Array(target.memory(), at, data.length).set(data);
+  return at;
+}
+
+/** A copy of memory[offset, offset + len) (RangeError outside it): fallback of writeFrom. */
+export function copyOut(memory: ArrayBuffer, offset: number, len: number): Uint8Array {
+  if (!Number.isSafeInteger(offset) || offset < 0 || len < 0 || offset + len > memory.byteLength) {
+    throw new RangeError(`[${offset}, +${len}) is outside the ${memory.byteLength}-byte memory`);
+  }
+  return new Uint8Array(memory.slice(offset, offset + len));
+}
+
+/**
  * The host side of the world's imports, one object per WIT interface, already wrapped by the
  * grant checks (host/plugins/grants.ts). Functions whose WIT result has an error case throw
  * `WitError(code)` for it. Anything else thrown is a host bug and becomes a trap.
@@ -108,6 +134,10 @@ export interface HostImports {
   dma: {
     read(iova: bigint, len: number): Uint8Array;
     write(iova: bigint, data: Uint8Array): void;
+    /** Optional: read straight into the plugin's memory (DmaSpace.readInto). */
+    readInto?(iova: bigint, len: number, target: DmaTarget): number;
+    /** Optional: write straight from the plugin's memory (DmaSpace.writeFrom). */
+    writeFrom?(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
   };
   log: { log(level: LogLevel, message: string): void };
   clock: {

@@ -15,8 +15,8 @@
 // The wrappers allocate nothing on the success path.
 
 import { ConfigError } from '../errors.js';
-import type { AccessWidth, HostImports, LogLevel, MemoryArea } from './engine.js';
-import { WitError } from './engine.js';
+import type { AccessWidth, DmaTarget, HostImports, LogLevel, MemoryArea } from './engine.js';
+import { copyInto, copyOut, WitError } from './engine.js';
 import type { Capabilities, DmaAccess, DmaWindow, Manifest, RegionRange } from './manifest.js';
 import type { Policy } from './policy.js';
 
@@ -267,6 +267,20 @@ export function applyGrants(
         if (data.length > DMA_MAX_TRANSFER_BYTES) throw new WitError('too-large');
         if (!dmaOk(iova, data.length, 'w')) throw notGranted('dma');
         raw.dma.write(iova, data);
+      },
+      // the engine's one-copy paths: the same checks, before anything is allocated or copied
+      readInto(iova: bigint, len: number, target: DmaTarget) {
+        if (len > DMA_MAX_TRANSFER_BYTES) throw new WitError('too-large');
+        if (!dmaOk(iova, len, 'r')) throw notGranted('dma');
+        const fast = raw.dma.readInto;
+        return fast ? fast(iova, len, target) : copyInto(raw.dma.read(iova, len), target);
+      },
+      writeFrom(iova: bigint, memory: ArrayBuffer, offset: number, len: number) {
+        if (len > DMA_MAX_TRANSFER_BYTES) throw new WitError('too-large');
+        if (!dmaOk(iova, len, 'w')) throw notGranted('dma');
+        const fast = raw.dma.writeFrom;
+        if (fast) fast(iova, memory, offset, len);
+        else raw.dma.write(iova, copyOut(memory, offset, len));
       },
     },
     log: {

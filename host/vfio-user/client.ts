@@ -761,14 +761,20 @@ export interface Memfd {
   readonly sizeBytes: number;
   read(offset: number, length: number): Uint8Array;
   write(offset: number, data: Uint8Array): void;
+  /**
+   * ftruncate(2) to `sizeBytes`. Shrinking under a DMA map is what a hostile client does: the
+   * server's DMA from the lost range then fails (EFAULT) instead of raising SIGBUS.
+   */
+  truncate(sizeBytes: number): void;
   /** Idempotent. The server's own reference (from DMA_MAP) stays until it unmaps. */
   close(): void;
 }
 
-function memfd(sizeBytes: number, name = 'vfiobox-guest'): Memfd {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
-    throw new RangeError(`sizeBytes must be a positive integer (received ${sizeBytes})`);
+function memfd(initialBytes: number, name = 'vfiobox-guest'): Memfd {
+  if (!Number.isSafeInteger(initialBytes) || initialBytes <= 0) {
+    throw new RangeError(`sizeBytes must be a positive integer (received ${initialBytes})`);
   }
+  let sizeBytes = initialBytes;
   const api = loadVfioUserNative();
   let fd = api.memfdCreate(name, sizeBytes);
   const check = (offset: number, length: number) => {
@@ -781,7 +787,9 @@ function memfd(sizeBytes: number, name = 'vfiobox-guest'): Memfd {
     get fd() {
       return fd;
     },
-    sizeBytes,
+    get sizeBytes() {
+      return sizeBytes;
+    },
     read(offset, length) {
       check(offset, length);
       return api.fdRead(fd, offset, length);
@@ -789,6 +797,14 @@ function memfd(sizeBytes: number, name = 'vfiobox-guest'): Memfd {
     write(offset, data) {
       check(offset, data.byteLength);
       api.fdWrite(fd, offset, data);
+    },
+    truncate(newBytes) {
+      if (fd < 0) throw new RangeError('memfd is closed');
+      if (!Number.isSafeInteger(newBytes) || newBytes < 0) {
+        throw new RangeError(`sizeBytes must be a non-negative integer (received ${newBytes})`);
+      }
+      api.fdTruncate(fd, newBytes);
+      sizeBytes = newBytes;
     },
     close() {
       if (fd < 0) return;

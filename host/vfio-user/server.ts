@@ -32,7 +32,7 @@ import type {
   NativeVfioUserServer,
   NativeVfioUserServerStats,
 } from '../native/types.js';
-import { WitError } from '../plugins/engine.js';
+import { copyInto, WitError } from '../plugins/engine.js';
 import { witErrorForErrno } from '../plugins/errno-map.js';
 import {
   VFIO_DEVICE_FLAGS_PCI,
@@ -162,6 +162,8 @@ function irqAction(flags: number): 'mask' | 'unmask' | 'trigger' | undefined {
 
 function dmaError(err: unknown): never {
   if (err instanceof VfioError) {
+    // EFAULT also when the client shrank the memory under its map (stats().dmaFaults counts it)
+    log('device DMA failed: %s', err.message);
     throw new WitError(witErrorForErrno('dma-error', err.errno, 'not-mapped'), err.message);
   }
   throw err;
@@ -314,6 +316,28 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
       write: (iova, data) => {
         try {
           native.dmaWrite(iova, data);
+        } catch (err) {
+          dmaError(err);
+        }
+      },
+      // One copy between the client's memory and the plugin's (an engine's DmaTarget), checked
+      // before the plugin allocates: a block it never receives would leak (and stop a bump
+      // allocator from rewinding). Only a client shrinking its memory in between fails the copy
+      // after the allocation. Maps without fd go by message, through dmaRead.
+      readInto: (iova, len, target) => {
+        try {
+          if (!native.dmaCheck(iova, len, false))
+            return copyInto(native.dmaRead(iova, len), target);
+          const at = target.alloc(len);
+          native.dmaReadInto(iova, target.memory(), at, len);
+          return at;
+        } catch (err) {
+          return dmaError(err);
+        }
+      },
+      writeFrom: (iova, memory, offset, len) => {
+        try {
+          native.dmaWriteFrom(iova, memory, offset, len);
         } catch (err) {
           dmaError(err);
         }

@@ -117,6 +117,22 @@ int DmaTable::Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** 
   return 0;
 }
 
+int DmaTable::TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpan* span) const {
+  if (len == 0 || iova > UINT64_MAX - (len - 1)) return -EINVAL;
+  size_t at = UpperBound(iova);
+  if (at == 0) return -EFAULT;
+  const DmaEntry& e = entries_[at - 1];  // the last entry starting at or below iova
+  uint64_t skip = iova - e.iova;
+  if (skip >= e.size) return -EFAULT;  // iova lies past its end: not mapped
+  if ((e.flags & access) != access) return -EACCES;
+  // SAFETY: skip < e.size and span->len <= e.size - skip, so [hva, hva + len) stays inside the
+  // entry's memory, kept alive by e.owner.
+  span->hva = e.hva + skip;
+  span->len = len < e.size - skip ? len : e.size - skip;
+  span->may_fault = e.may_fault;
+  return 0;
+}
+
 uint64_t DmaTable::MappedBytes() const {
   uint64_t total = 0;
   for (const DmaEntry& e : entries_) total += e.size;

@@ -16,6 +16,8 @@
 //  - translate(iova, len): the host pointer for a range lying wholly inside ONE entry whose
 //    flags include the requested access; -EFAULT when not mapped (or spanning entries),
 //    -EACCES when the entry lacks the access.
+//  - TranslateSpan(iova, len): the same for the leading part of the range inside the entry
+//    holding iova (a copy walks adjacent entries with it).
 //  - entries hold a shared owner of the host memory, so a DmaBuffer's pages stay mapped while
 //    any entry refers to them, even after the JS side closed the buffer.
 //
@@ -43,6 +45,14 @@ struct DmaEntry {
   std::shared_ptr<void> owner;  // keeps the memory behind hva mapped
   uint64_t buffer_offset = 0;   // offset of hva inside its buffer (reported to JS)
   uint32_t flags = 0;           // VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE
+  bool may_fault = false;       // the memory may lose pages (a client fd that can shrink)
+};
+
+/** the part of a range that one entry holds (TranslateSpan). */
+struct DmaSpan {
+  uint8_t* hva = nullptr;
+  uint64_t len = 0;
+  bool may_fault = false;
 };
 
 class DmaTable {
@@ -73,6 +83,12 @@ class DmaTable {
   int Remove(uint64_t iova, uint64_t size, uint64_t* bytes);
   /** access: VFIO_DMA_MAP_FLAG_READ and/or _WRITE bits that the entry must have. */
   int Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** hva) const;
+  /**
+   * the leading part of [iova, iova+len) that the entry holding `iova` covers (span->len is
+   * at most len), so that a copy over adjacent entries looks each one up once. -EFAULT when
+   * `iova` is not mapped, -EACCES when its entry lacks the access, -EINVAL for len 0 or wrap.
+   */
+  int TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpan* span) const;
   std::vector<DmaEntry> List() const { return entries_; }
   uint64_t MappedBytes() const;
   size_t Count() const { return entries_.size(); }

@@ -100,6 +100,30 @@ void TestTranslate() {
   CHECK_EQ(t.Translate(0x40000, 4, VFIO_DMA_MAP_FLAG_WRITE, &hva), -EACCES);    // read-only
 }
 
+void TestTranslateSpan() {
+  DmaTable t(kPage);
+  Buffer b;
+  DmaEntry shrinkable = Entry(b, 0x10000, 2 * kPage, 0, VFIO_DMA_MAP_FLAG_READ);
+  shrinkable.may_fault = true;
+  CHECK_EQ(t.Insert(std::move(shrinkable)), 0);
+  CHECK_EQ(t.Insert(Entry(b, 0x12000, kPage, 4 * kPage)), 0);  // adjacent
+  DmaSpan s;
+  CHECK_EQ(t.TranslateSpan(0x11ff0, 0x20, VFIO_DMA_MAP_FLAG_READ, &s), 0);
+  CHECK(s.hva == b.bytes->data() + 0x1ff0);
+  CHECK_EQ(s.len, 0x10u);  // the rest is in the next entry
+  CHECK(s.may_fault);
+  CHECK_EQ(t.TranslateSpan(0x12000, 0x10, VFIO_DMA_MAP_FLAG_READ, &s), 0);
+  CHECK(s.hva == b.bytes->data() + 4 * kPage);
+  CHECK_EQ(s.len, 0x10u);
+  CHECK(!s.may_fault);
+  CHECK_EQ(t.TranslateSpan(0x12ff0, 0x100, VFIO_DMA_MAP_FLAG_READ, &s), 0);
+  CHECK_EQ(s.len, 0x10u);  // ends with the entry; the caller finds nothing after it
+  CHECK_EQ(t.TranslateSpan(0x13000, 1, VFIO_DMA_MAP_FLAG_READ, &s), -EFAULT);
+  CHECK_EQ(t.TranslateSpan(0x10000, 1, VFIO_DMA_MAP_FLAG_WRITE, &s), -EACCES);
+  CHECK_EQ(t.TranslateSpan(0x10000, 0, VFIO_DMA_MAP_FLAG_READ, &s), -EINVAL);
+  CHECK_EQ(t.TranslateSpan(UINT64_MAX, 2, VFIO_DMA_MAP_FLAG_READ, &s), -EINVAL);
+}
+
 void TestSharedOwnership() {
   DmaTable t(kPage);
   std::weak_ptr<std::vector<uint8_t>> weak;
@@ -172,6 +196,7 @@ int main() {
   vfiobox::TestPartialUnmapRefused();
   vfiobox::TestFullUnmapOfSeveral();
   vfiobox::TestTranslate();
+  vfiobox::TestTranslateSpan();
   vfiobox::TestSharedOwnership();
   vfiobox::TestOrderAcrossInsertsAndErases();
   vfiobox::TestTwoStepCalls();

@@ -18,11 +18,12 @@ vu=("$src/vfio_user/transport.cc" "$src/vfio_user/json_caps.cc" "$src/vfio_user/
     "$src/vfio_user/server_dma.cc" "$src/vfio_user/server_device.cc" "$src/vfio_user/server_irq.cc"
     "$src/vfio_user/server_dma_msg.cc" "$src/vfio_user/server_host.cc" "$src/dma_table.cc"
     "$src/vfio_user/region_memory.cc"
-    "$src/sys_linux.cc")
+    "$src/guarded_copy.cc" "$src/sys_linux.cc")
 declare -A tests=(
   [dma_table]="$root/native/test/dma_table_test.cc $src/dma_table.cc"
   [uapi_layout]="$root/native/test/uapi_layout_test.cc $src/sys_linux.cc"
   [backend_fake]="$root/native/test/backend_fake_test.cc ${core[*]}"
+  [guarded_copy]="$root/native/test/guarded_copy_test.cc $src/guarded_copy.cc"
   [vfio_user_codec]="$root/native/test/vfio_user_codec_test.cc ${vu[*]}"
   [vfio_user_server]="$root/native/test/vfio_user_server_test.cc ${vu[*]}"
   [vfio_user_host]="$root/native/test/vfio_user_host_test.cc ${vu[*]}"
@@ -30,8 +31,8 @@ declare -A tests=(
 )
 passed=0
 failed=0
-for name in dma_table uapi_layout backend_fake vfio_user_codec vfio_user_server vfio_user_host \
-  vfio_user_memory; do
+for name in dma_table uapi_layout backend_fake guarded_copy vfio_user_codec vfio_user_server \
+  vfio_user_host vfio_user_memory; do
   # shellcheck disable=SC2086
   if ! "$cxx" "${flags[@]}" ${tests[$name]} -o "$out/$name" 2>"$out/$name.build.log"; then
     cat "$out/$name.build.log"

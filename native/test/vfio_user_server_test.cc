@@ -9,6 +9,10 @@
 
 #include "native/test/vfio_user_peer.h"
 
+// ASan ignores sigaction(SIGBUS) from the program unless told otherwise; the core installs its
+// SIGBUS guard (guarded_copy.h) at the first DMA_MAP of a shrinkable fd.
+extern "C" const char* __asan_default_options() { return "allow_user_segv_handler=1"; }
+
 namespace vfiobox::test {
 namespace {
 
@@ -70,6 +74,11 @@ void TestDeviceDma() {
   CHECK(!Map(p, 0x2000, 0x1000, kDmaFlagRead, fd, 0x2000).error());  // adjacent, read-only
   CHECK(!Map(p, 0x8000, 0x1000, kRW, -1).error());                   // no fd
   uint8_t buf[8] = {};
+  CHECK_EQ(p.core->DmaCheck(0x1ffe, 5, false), 0);  // mmapped, spans the two maps
+  CHECK_EQ(p.core->DmaCheck(0x8000, 16, true), 1);  // by message
+  CHECK_EQ(p.core->DmaCheck(0x1fff, 2, true), -EACCES);
+  CHECK_EQ(p.core->DmaCheck(0x3000, 1, false), -EFAULT);
+  CHECK_EQ(p.core->DmaCheck(0, kDefaultMaxDataXferSize + 1, false), -E2BIG);
   CHECK_EQ(p.core->DmaRead(0x1ffe, buf, 5), 0);  // spans the two maps
   CHECK(std::memcmp(buf, hello, 5) == 0);
   const uint8_t data[3] = {1, 2, 3};
@@ -86,6 +95,30 @@ void TestDeviceDma() {
   std::vector<uint8_t> big(kDefaultMaxDataXferSize + 1);
   CHECK_EQ(p.core->DmaRead(0, big.data(), big.size()), -E2BIG);
   close(fd);
+}
+
+void TestShrunkMemoryFailsDma() {
+  Peer p;
+  p.Negotiate();
+  int fd = Memfd(0x4000);
+  CHECK(!Map(p, 0x10000, 0x4000, kRW, fd).error());
+  CHECK_EQ(ftruncate(fd, 0x1000), 0);  // the client shrinks its memory under the map
+  uint8_t buf[0x2000] = {};
+  CHECK_EQ(p.core->DmaRead(0x10000, buf, 0x1000), 0);  // the page still backed
+  CHECK_EQ(p.core->DmaRead(0x10800, buf, 0x1000), -EFAULT);
+  CHECK_EQ(p.core->DmaWrite(0x13000, buf, 4), -EFAULT);
+  CHECK_EQ(p.core->stats().dma_faults, 2u);
+  CHECK(!p.Call(kCmdDeviceGetInfo, Bytes().Put(DeviceInfo{16, 0, 0, 0})).error());  // serving
+  close(fd);
+  // sealed against shrinking (as QEMU's memfd backend is): the plain copy path
+  int sealed = memfd_create("sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  CHECK_EQ(ftruncate(sealed, 0x1000), 0);
+  CHECK_EQ(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  CHECK(!Map(p, 0x20000, 0x1000, kRW, sealed).error());
+  CHECK_EQ(ftruncate(sealed, 0), -1);
+  CHECK_EQ(p.core->DmaWrite(0x20000, buf, 0x1000), 0);
+  CHECK_EQ(p.core->stats().dma_faults, 2u);
+  close(sealed);
 }
 
 void TestDmaUnmap() {
@@ -334,6 +367,7 @@ int main() {
   int base = OpenFdCount();
   TestDmaMapValidation();
   TestDeviceDma();
+  TestShrunkMemoryFailsDma();
   TestDmaUnmap();
   TestDmaByMessage();
   TestDmaByMessageFailures();

@@ -117,6 +117,44 @@ test('dma "none" refuses everything and "all" passes everything to the transport
   assert.equal(denied, { dma: 1 });
 });
 
+test("the engine's one-copy DMA paths are checked like read and write, before any allocation", () => {
+  const raw = fakeHost();
+  raw.ram.set([5, 6, 7, 8], 0x1000);
+  const denied: Record<string, number> = {};
+  const window = grant({ dma: [{ iova: 0x1000n, sizeBytes: 0x1000n, access: 'r' }] });
+  const host = applyGrants(raw, window, denied);
+  const memory = new ArrayBuffer(64);
+  let allocs = 0;
+  const target = {
+    alloc() {
+      allocs++;
+      return 16;
+    },
+    memory: () => memory,
+  };
+  const { readInto, writeFrom } = host.dma;
+  if (!readInto || !writeFrom) throw new Error('applyGrants gives both one-copy paths');
+  assert.is(
+    code(() => readInto(0x1ffcn, 8, target)),
+    'not-granted',
+  );
+  assert.is(
+    code(() => readInto(0x1000n, DMA_MAX_TRANSFER_BYTES + 1, target)),
+    'too-large',
+  );
+  assert.is(
+    code(() => writeFrom(0x1000n, memory, 0, 4)),
+    'not-granted',
+    'read-only',
+  );
+  assert.is(allocs, 0);
+  assert.equal(denied, { dma: 2 });
+  // a transport without readInto: read(), then one copy into the target
+  assert.is(readInto(0x1000n, 4, target), 16);
+  assert.equal([...new Uint8Array(memory, 16, 4)], [5, 6, 7, 8]);
+  assert.is(allocs, 1);
+});
+
 test('a DMA transfer above 1 MiB is too-large whatever the grant', () => {
   const denied: Record<string, number> = {};
   const host = applyGrants(fakeHost(), grant({ dma: 'all' }), denied);

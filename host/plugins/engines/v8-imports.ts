@@ -34,6 +34,11 @@ function hostError(
   if (errors && err instanceof WitError && isWitErrorCase(errors, err.code)) {
     return { payload: err.code };
   }
+  return hostFault(inst, what, err);
+}
+
+/** Records a host fault on `inst` and returns what to throw into the wasm caller (a trap). */
+export function hostFault(inst: HostFaultSink, what: string, err: unknown): Error {
   inst.noteHostFault(what, err);
   return HOST_FAULT;
 }

@@ -5,6 +5,7 @@
 // - a memory cap: every core module's memory maximum is rewritten before compiling
 //   (wasm-binary.ts), because V8 has no store limiter and Worker resourceLimits do not cover
 //   wasm memory; compiled modules are kept per cap, so a restart does not recompile;
+// - dma.read/dma.write lowered by the engine itself (v8-dma.ts), so their bytes move once;
 // - the error boundary of engine.ts: a WitError from the host becomes the `{ payload }` the glue
 //   turns into `err(code)` (v8-imports.ts); an `err` an export returns (the glue throws an Error
 //   with an own `payload`) becomes a WitError; a trap, a stack overflow, or a host import that
@@ -43,6 +44,7 @@ import {
   type GlueMemoryAreas,
   loadGlue,
 } from './jco-cache.js';
+import { DmaLowering } from './v8-dma.js';
 import { bindImports } from './v8-imports.js';
 import { type WasmInstance, type WasmMemory, type WasmModule, wasm } from './wasm-api.js';
 
@@ -137,10 +139,13 @@ class V8CompiledPlugin implements CompiledPlugin {
         throw new PluginError(this.name, 'instantiate', 'invalid', `no core module ${file}`);
       return module;
     };
+    const dma = new DmaLowering(host.dma, instance);
     instance.start(() =>
-      this.glue(getCoreModule, bindImports(host, instance), (module, imports) =>
-        instance.noteCore(new wasm.Instance(module, imports)),
-      ),
+      this.glue(getCoreModule, bindImports(host, instance), (module, imports) => {
+        const core = new wasm.Instance(module, dma.imports(module, imports));
+        dma.bind(core);
+        return instance.noteCore(core);
+      }),
     );
     return instance;
   }

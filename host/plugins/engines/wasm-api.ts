@@ -19,7 +19,10 @@ export interface WasmInstance {
 export type WasmImports = Record<string, Record<string, unknown>>;
 
 interface WasmApi {
-  Module: new (bytes: Uint8Array) => WasmModule;
+  Module: {
+    new (bytes: Uint8Array): WasmModule;
+    exports(module: WasmModule): { name: string; kind: string }[];
+  };
   Instance: new (module: WasmModule, imports?: WasmImports) => WasmInstance;
   Memory: abstract new (...args: never[]) => WasmMemory;
   /** Traps: unreachable, out-of-bounds access, integer divide by zero, ... */

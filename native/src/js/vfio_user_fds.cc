@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// memfdCreate, fdRead, fdWrite, closeFd: what a vfio-user client (and the tests) need to share
-// guest memory with a server by fd [SPEC "VFIO_USER_DMA_MAP"] and to release fds that arrived
-// with messages. Real addon only; direct syscalls, like native/src/vfio_user/transport.cc.
+// memfdCreate, fdRead, fdWrite, fdTruncate, closeFd: what a vfio-user client (and the tests) need
+// to share guest memory with a server by fd [SPEC "VFIO_USER_DMA_MAP"] and to release fds that
+// arrived with messages. Real addon only; direct syscalls, like native/src/vfio_user/transport.cc.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -73,6 +73,17 @@ Napi::Value FdWrite(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ftruncate(2): a client may resize its guest memory after DMA_MAP (tests of the server's
+// SIGBUS guard shrink it under a map).
+Napi::Value FdTruncate(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info[0]);
+  uint64_t size = ArgUint(info[1], "sizeBytes", kMaxMemfdBytes);
+  if (::ftruncate(fd, static_cast<off_t>(size)) < 0) {
+    ThrowErrno(info.Env(), "ftruncate", errno, {{"size", DetailValue::Num(size)}});
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info[0]);
   // close(2) releases the fd even when it reports EINTR on Linux: never retry.
@@ -86,6 +97,7 @@ void DefineFdFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("fdRead", Napi::Function::New(env, FdRead, "fdRead"));
   exports.Set("fdWrite", Napi::Function::New(env, FdWrite, "fdWrite"));
+  exports.Set("fdTruncate", Napi::Function::New(env, FdTruncate, "fdTruncate"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   DefineVfioUserHostFunctions(env, exports);  // the server hosts' process-wide functions
   DefineFdMapping(env, exports);

@@ -88,6 +88,9 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   Napi::Value JsDisconnectClient(const Napi::CallbackInfo& info);
   Napi::Value JsDmaRead(const Napi::CallbackInfo& info);
   Napi::Value JsDmaWrite(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaCheck(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaReadInto(const Napi::CallbackInfo& info);
+  Napi::Value JsDmaWriteFrom(const Napi::CallbackInfo& info);
   Napi::Value JsTriggerIrq(const Napi::CallbackInfo& info);
   Napi::Value JsMemoryRead(const Napi::CallbackInfo& info);
   Napi::Value JsMemoryWrite(const Napi::CallbackInfo& info);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, triggerIrq,
-// memoryRead, memoryWrite),
+// The methods of VfioUserServer the device model calls (dmaRead, dmaWrite, dmaCheck,
+// dmaReadInto, dmaWriteFrom, triggerIrq, memoryRead, memoryWrite),
 // stats(), and the host functions the main thread calls after terminating a worker:
 // vfioUserFence (answer the request in flight as a fenced device) and vfioUserClose (drop a
 // detached host). Normal JS-facing methods: they run inside a JS call.
@@ -114,6 +114,73 @@ Napi::Value JsVfioUserServer::JsMemoryWrite(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+namespace {
+
+/**
+ * memory[offset, offset + len) of an ArrayBuffer argument (a plugin's linear memory): its
+ * bytes, or a RangeError naming the range. Checked here, where the pointer is made.
+ */
+uint8_t* ArgMemoryRange(const Napi::CallbackInfo& info, uint64_t* len) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsArrayBuffer()) ThrowTypeError(env, "memory", "an ArrayBuffer", info[1]);
+  Napi::ArrayBuffer memory = info[1].As<Napi::ArrayBuffer>();
+  uint64_t offset = ArgUint(info[2], "offset");
+  *len = ArgUint(info[3], "len", vfio_user::kMaxSendQueueBytes);
+  uint64_t size = memory.ByteLength();
+  if (offset > size || *len > size - offset) {
+    ThrowRangeError(env, "offset", "a range inside the memory's " + std::to_string(size) + " bytes",
+                    info[2]);
+  }
+  // SAFETY: offset + len <= ByteLength (checked above); no JS runs before the caller's copy
+  // ends, so the buffer cannot be detached (a wasm memory.grow) under it.
+  return static_cast<uint8_t*>(memory.Data()) + offset;
+}
+
+}  // namespace
+
+Napi::Value JsVfioUserServer::JsDmaCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t iova = ArgBigU64(info[0], "iova");
+  uint64_t len = ArgUint(info[1], "len", vfio_user::kMaxSendQueueBytes);
+  bool to_guest = info[2].ToBoolean();
+  int r = attached_ ? core().DmaCheck(iova, len, to_guest) : -EFAULT;
+  if (r < 0) {
+    ThrowErrno(env, to_guest ? "vfio-user:DMA_WRITE" : "vfio-user:DMA_READ", -r,
+               {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(len)}});
+  }
+  return Napi::Boolean::New(env, r == 0);
+}
+
+// dmaReadInto/dmaWriteFrom: the plugin's one-copy DMA (host/plugins/engines/v8-dma.ts). The
+// success path allocates no JS object.
+Napi::Value JsVfioUserServer::JsDmaReadInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t iova = ArgBigU64(info[0], "iova");
+  uint64_t len = 0;
+  uint8_t* out = ArgMemoryRange(info, &len);
+  int r = attached_ ? core().DmaRead(iova, out, len) : -EFAULT;
+  UpdateClientWatch();
+  if (r < 0) {
+    ThrowErrno(env, "vfio-user:DMA_READ", -r,
+               {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(len)}});
+  }
+  return env.Undefined();
+}
+
+Napi::Value JsVfioUserServer::JsDmaWriteFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t iova = ArgBigU64(info[0], "iova");
+  uint64_t len = 0;
+  const uint8_t* data = ArgMemoryRange(info, &len);
+  int r = attached_ ? core().DmaWrite(iova, data, len) : -EFAULT;
+  UpdateClientWatch();
+  if (r < 0) {
+    ThrowErrno(env, "vfio-user:DMA_WRITE", -r,
+               {{"iova", DetailValue::Big(iova)}, {"size", DetailValue::Num(len)}});
+  }
+  return env.Undefined();
+}
+
 Napi::Value JsVfioUserServer::JsTriggerIrq(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t index = static_cast<uint32_t>(ArgUint(info[0], "index", 0xffffffff));
@@ -148,6 +215,7 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("rejectedConnections", Num(env, s.rejected_connections));
   out.Set("dmaMaps", Num(env, s.dma_maps));
   out.Set("dmaUnmaps", Num(env, s.dma_unmaps));
+  out.Set("dmaFaults", Num(env, s.dma_faults));
   out.Set("activeDmaMaps", Num(env, host_ ? host_->core().dma_map_count() : 0));
   out.Set("irqsSignalled", Num(env, s.irqs_signalled));
   out.Set("postedErrors", Num(env, s.posted_errors));

@@ -102,6 +102,7 @@ struct ServerStats {
   uint64_t rejected_connections = 0;  // a second client while one was active
   uint64_t dma_maps = 0;
   uint64_t dma_unmaps = 0;
+  uint64_t dma_faults = 0;  // device DMA that hit client memory the client had shrunk (SIGBUS)
   uint64_t irqs_signalled = 0;
   uint64_t posted_errors = 0;  // No_reply commands that failed (never answered)
   uint64_t bytes_in = 0;
@@ -143,13 +144,20 @@ class ServerCore {
 
   /**
    * device DMA: copies out of / into the client's mmapped memory; 0 or -errno (EFAULT not
-   * mapped, EACCES wrong direction, E2BIG above max_data_xfer_size). A range mapped without
-   * an fd goes as a DMA_READ/DMA_WRITE message; the call then blocks until the client
-   * answers (ETIMEDOUT after dma_reply_timeout_ms), and commands that arrive meanwhile are
-   * queued (HasDeferred) to be handled, in order, by the next OnReadable.
+   * mapped, or the client shrank the memory's fd under the map: counted in dma_faults; EACCES wrong
+   * direction, E2BIG above max_data_xfer_size). A range mapped without an fd goes as a
+   * DMA_READ/DMA_WRITE message; the call then blocks until the client answers (ETIMEDOUT after
+   * dma_reply_timeout_ms), and commands that arrive meanwhile are queued (HasDeferred) to be
+   * handled, in order, by the next OnReadable.
    */
   int DmaRead(uint64_t iova, uint8_t* out, uint64_t len);
   int DmaWrite(uint64_t iova, const uint8_t* data, uint64_t len);
+  /**
+   * what DmaRead/DmaWrite of the range would do, without doing it: 0 copy from mmapped client
+   * memory (which fails later only if the client shrinks it meanwhile), 1 go by message, or
+   * the -errno they would return.
+   */
+  int DmaCheck(uint64_t iova, uint64_t len, bool to_guest) const;
   /** signals an IRQ: 1 signalled (or left pending while masked), 0 no eventfd, -errno. */
   int TriggerIrq(uint32_t index, uint32_t subindex);
 

@@ -3,13 +3,19 @@
 // of client memory (DmaRead/DmaWrite). Maps that come with an fd are mmapped MAP_SHARED into
 // dma_ (the DmaTable owns each mapping through its entry); maps without an fd are recorded in
 // dma_msg_ for DMA_READ/DMA_WRITE messages. The two tables never overlap.
+//
+// A client may shrink its fd after DMA_MAP; touching the lost pages raises SIGBUS. A map whose
+// fd is sealed against shrinking (F_SEAL_SHRINK: QEMU's memory-backend-memfd seals by default)
+// is copied with a plain memcpy; any other goes through GuardedCopy (guarded_copy.h), which
+// turns that SIGBUS into -EFAULT for the device, counted in stats().dma_faults.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "native/src/guarded_copy.h"
 #include "native/src/vfio_user/server_core.h"
 #include "native/src/vfio_user/server_internal.h"
 
@@ -18,6 +24,15 @@ namespace vfiobox::vfio_user {
 namespace {
 
 constexpr uint32_t kDmaKnownFlags = kDmaFlagRead | kDmaFlagWrite;
+
+/**
+ * true when the file behind `fd` may shrink: no F_SEAL_SHRINK (files that are not memfds have
+ * no seals, and F_GET_SEALS fails with EINVAL for them).
+ */
+bool MayShrink(int fd) {
+  int seals = ::fcntl(fd, F_GET_SEALS);
+  return seals < 0 || (seals & F_SEAL_SHRINK) == 0;
+}
 
 /** mmaps [offset, offset+size) of a client fd; the entry owns the mapping. 0 or -errno. */
 int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
@@ -30,6 +45,10 @@ int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
   if (offset % kPageSize4k != 0 || offset > file_size || entry->size > file_size - offset) {
     return -EINVAL;
   }
+  entry->may_fault = MayShrink(fd);
+  if (entry->may_fault) {
+    if (int r = InstallCopyGuard(); r < 0) return r;  // no guard: refuse rather than risk SIGBUS
+  }
   int prot = ((entry->flags & kDmaFlagRead) ? PROT_READ : 0) |
              ((entry->flags & kDmaFlagWrite) ? PROT_WRITE : 0);
   void* addr = ::mmap(nullptr, entry->size, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
@@ -38,6 +57,16 @@ int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
   entry->owner = std::shared_ptr<void>(addr, [length](void* p) { ::munmap(p, length); });
   // SAFETY: the mapping is entry->size bytes long and lives as long as entry->owner.
   entry->hva = static_cast<uint8_t*>(addr);
+  return 0;
+}
+
+/** copies span.len bytes between `buf` and the span; -EFAULT when its pages went away. */
+int CopySpan(const DmaSpan& span, uint8_t* buf, bool to_guest) {
+  uint8_t* dst = to_guest ? span.hva : buf;
+  const uint8_t* src = to_guest ? buf : span.hva;
+  if (span.may_fault) return GuardedCopy(dst, src, span.len);
+  // SAFETY: TranslateSpan bounded [hva, +len) by a live entry, and its fd cannot shrink.
+  std::memcpy(dst, src, span.len);
   return 0;
 }
 
@@ -123,30 +152,42 @@ ServerCore::Reply ServerCore::HandleDmaUnmap(const Message& msg) {
   return reply;
 }
 
-int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest) {
+int ServerCore::DmaCheck(uint64_t iova, uint64_t len, bool to_guest) const {
   if (len == 0) return 0;
   if (len > options_.max_data_xfer_size) return -E2BIG;
   if (iova > UINT64_MAX - (len - 1)) return -EFAULT;
   uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
-  // Page by page, so that a copy may span adjacent maps (QEMU splits RAM at 0xa0000 [OBS]).
-  // First check every page, then copy: a failed DMA moves no byte.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (uint64_t done = 0; done < len;) {
-      uint64_t at = iova + done;
-      uint64_t chunk = std::min(len - done, kPageSize4k - at % kPageSize4k);
-      uint8_t* hva = nullptr;
-      int r = dma_.Translate(at, chunk, access, &hva);
-      if (r == -EFAULT && pass == 0 && at == iova) {
-        // not mmapped: a range wholly inside one map without fd goes by message [SPEC]
-        int m = FindMessageMap(dma_msg_, iova, len, access);
-        if (m == 0) return DmaMessage(iova, buf, len, to_guest);
-        if (m == -EACCES) return m;
-      }
-      if (r < 0) return r;
-      if (pass == 1 && to_guest) std::memcpy(hva, buf + done, chunk);
-      if (pass == 1 && !to_guest) std::memcpy(buf + done, hva, chunk);
-      done += chunk;
+  // Map by map, so that a copy may span adjacent maps (QEMU splits RAM at 0xa0000 [OBS]).
+  for (uint64_t done = 0; done < len;) {
+    DmaSpan span;
+    int r = dma_.TranslateSpan(iova + done, len - done, access, &span);
+    if (r == -EFAULT && done == 0) {
+      // not mmapped: a range wholly inside one map without fd goes by message [SPEC]
+      int m = FindMessageMap(dma_msg_, iova, len, access);
+      if (m == 0) return 1;
+      if (m == -EACCES) return m;
     }
+    if (r < 0) return r;
+    done += span.len;
+  }
+  return 0;
+}
+
+int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest) {
+  // First check every map, then copy: a failed check moves no byte (a SIGBUS mid-copy may
+  // leave a prefix copied).
+  int r = DmaCheck(iova, len, to_guest);
+  if (r == 1) return DmaMessage(iova, buf, len, to_guest);
+  if (r < 0 || len == 0) return r;
+  uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
+  for (uint64_t done = 0; done < len;) {
+    DmaSpan span;
+    if (dma_.TranslateSpan(iova + done, len - done, access, &span) < 0) return -EFAULT;
+    if ((r = CopySpan(span, buf + done, to_guest)) < 0) {
+      ++stats_.dma_faults;
+      return r;
+    }
+    done += span.len;
   }
   return 0;
 }
