@@ -5,6 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type DmaTarget, WitError } from '../../host/plugins/engine.js';
+import { DmaLowering } from '../../host/plugins/engines/v8-dma.js';
+import { wasm } from '../../host/plugins/engines/wasm-api.js';
 import { compiledPlugin, type FakeHost, fakeHost, MiB } from './support.js';
 
 const test = suite('v8 engine dma lowering');
@@ -140,6 +142,88 @@ test('a host import fault inside readInto traps as before', async () => {
     err = e;
   }
   assert.ok(err instanceof Error && /dma\.read threw TypeError: host bug/.test(err.message));
+});
+
+/**
+ * A core module exporting what the lowering binds to: `(memory (export "memory") 1)` and
+ * `(func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)`.
+ */
+const LOWERABLE = new wasm.Module(
+  new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // magic, version
+    0x01,
+    0x09,
+    0x01,
+    0x60,
+    0x04,
+    0x7f,
+    0x7f,
+    0x7f,
+    0x7f,
+    0x01,
+    0x7f, // type: (i32 x4) -> i32
+    0x03,
+    0x02,
+    0x01,
+    0x00, // func 0: type 0
+    0x05,
+    0x03,
+    0x01,
+    0x00,
+    0x01, // memory: min 1 page
+    0x07,
+    0x19,
+    0x02, // exports: 2
+    0x06,
+    0x6d,
+    0x65,
+    0x6d,
+    0x6f,
+    0x72,
+    0x79,
+    0x02,
+    0x00, // "memory" memory 0
+    0x0c,
+    ...new TextEncoder().encode('cabi_realloc'),
+    0x00,
+    0x00, // "cabi_realloc" func 0
+    0x0a,
+    0x06,
+    0x01,
+    0x04,
+    0x00,
+    0x41,
+    0x00,
+    0x0b, // code: i32.const 0, end
+  ]),
+);
+
+test('the dma import of every supported 0.1.x version is lowered, and nothing else', () => {
+  const host = fastHost();
+  const theirs = { read: () => undefined, write: () => undefined };
+  for (const version of ['0.1.0', '0.1.1']) {
+    const lowering = new DmaLowering(host.dma, { noteHostFault: () => undefined });
+    const name = `vfiobox:device/dma@${version}`;
+    const out = lowering.imports(LOWERABLE, { [name]: theirs, other: { f: () => 0 } });
+    const dma = out?.[name] as typeof theirs | undefined;
+    assert.ok(dma, version);
+    assert.is.not(dma.read, theirs.read, `${version}: read is the engine's`);
+    assert.is.not(dma.write, theirs.write, `${version}: write is the engine's`);
+  }
+  const lowering = new DmaLowering(host.dma, { noteHostFault: () => undefined });
+  const foreign = { 'vfiobox:device/dma@0.2.0': theirs };
+  assert.is(
+    lowering.imports(LOWERABLE, foreign),
+    foreign,
+    'an unknown version is left to the glue',
+  );
 });
 
 test.run();

@@ -5,7 +5,7 @@
 // -> a second copy, and memory.slice -> native), which costs 4x memcpy at 1 MiB (bench/README.md).
 //
 // The seam: the glue instantiates every core module through our instantiateCore (v8.ts). The
-// module whose imports hold `vfiobox:device/dma@0.1.0` gets our two functions there in place of
+// module whose imports hold `vfiobox:device/dma@0.1.x` gets our two functions there in place of
 // the glue's, bound after instantiation to that module's own `memory` and `cabi_realloc`, which
 // are the canonical options the glue's lowering uses for it (checked in jco 1.12 output for the
 // C plugins and componentize-js). The host calls stay the grant-checked HostImports (grants.ts:
@@ -28,7 +28,11 @@ import { witErrorCases } from '../errno-map.js';
 import { type HostFaultSink, hostFault } from './v8-imports.js';
 import { type WasmImports, type WasmInstance, type WasmModule, wasm } from './wasm-api.js';
 
-export const DMA_IMPORT = 'vfiobox:device/dma@0.1.0';
+/**
+ * The core-module import name of `dma` in every supported version: 0.1.x releases only add
+ * interfaces (wit/README.md), so dma.read/dma.write keep their signatures across them.
+ */
+export const DMA_IMPORT = /^vfiobox:device\/dma@0\.1\.\d+$/;
 const DMA_CASES = witErrorCases('dma-error');
 const OK = 0;
 const ERR = 1;
@@ -68,8 +72,9 @@ export class DmaLowering {
 
   /** `imports` with our functions for the dma import, when `module` is the one that takes it. */
   imports(module: WasmModule, imports: WasmImports | undefined): WasmImports | undefined {
-    const dma = imports?.[DMA_IMPORT];
-    if (!imports || !dma || this.#lowering || !canLower(module)) return imports;
+    const name = imports ? Object.keys(imports).find((k) => DMA_IMPORT.test(k)) : undefined;
+    const dma = name === undefined ? undefined : imports?.[name];
+    if (!imports || !name || !dma || this.#lowering || !canLower(module)) return imports;
     this.#lowering = true;
     const ours: Record<string, unknown> = { ...dma };
     if ('read' in dma)
@@ -78,7 +83,7 @@ export class DmaLowering {
       ours.write = (iova: bigint, ptr: number, len: number, ret: number) =>
         this.#write(iova, ptr, len, ret);
     }
-    return { ...imports, [DMA_IMPORT]: ours };
+    return { ...imports, [name]: ours };
   }
 
   /** Binds the memory and cabi_realloc of the instance `imports` was made for. */
