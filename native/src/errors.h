@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,39 +36,64 @@ using Detail = std::vector<std::pair<std::string, DetailValue>>;
 
 class Status {
  public:
-  Status() = default;  // success
+  Status() = default;  // success: no allocation, nothing to destroy (the per-map hot path)
   Status(std::string op, int err, Detail detail = {})
-      : op_(std::move(op)), errno_(err), detail_(std::move(detail)) {}
+      : errno_(err), rep_(std::make_unique<Rep>(Rep{std::move(op), {}, {}, std::move(detail)})) {}
   /** a condition the kernel does not name: code is 'ERR_VFIO_*', message is our own text. */
   static Status Custom(std::string op, int err, std::string code, std::string message,
                        Detail detail = {}) {
     Status s(std::move(op), err, std::move(detail));
-    s.code_ = std::move(code);
-    s.message_ = std::move(message);
+    s.rep_->code = std::move(code);
+    s.rep_->message = std::move(message);
     return s;
   }
   /** wraps a -errno return value (0 or positive = success). */
   static Status FromRet(const char* op, long ret, Detail detail = {}) {
     return ret < 0 ? Status(op, static_cast<int>(-ret), std::move(detail)) : Status();
   }
+  Status(const Status& other)
+      : errno_(other.errno_), rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) *this = Status(other);
+    return *this;
+  }
+  Status(Status&& other) noexcept : errno_(other.errno_), rep_(std::move(other.rep_)) {
+    other.errno_ = 0;
+  }
+  Status& operator=(Status&& other) noexcept {
+    errno_ = other.errno_;
+    rep_ = std::move(other.rep_);
+    if (this != &other) other.errno_ = 0;
+    return *this;
+  }
+  ~Status() = default;
 
   bool ok() const { return errno_ == 0; }
   int err() const { return errno_; }
-  const std::string& op() const { return op_; }
-  const std::string& code() const { return code_; }
-  const std::string& message() const { return message_; }
-  const Detail& detail() const { return detail_; }
+  const std::string& op() const { return rep().op; }
+  const std::string& code() const { return rep().code; }
+  const std::string& message() const { return rep().message; }
+  const Detail& detail() const { return rep().detail; }
   Status& Add(std::string key, DetailValue value) {
-    detail_.emplace_back(std::move(key), std::move(value));
+    if (!rep_) rep_ = std::make_unique<Rep>();
+    rep_->detail.emplace_back(std::move(key), std::move(value));
     return *this;
   }
 
  private:
-  std::string op_;
+  struct Rep {
+    std::string op;
+    std::string code;     // empty: strerrorname_np(errno)
+    std::string message;  // empty: strerrordesc_np(errno)
+    Detail detail;
+  };
+  const Rep& rep() const {
+    static const Rep kEmpty{};
+    return rep_ ? *rep_ : kEmpty;
+  }
+
   int errno_ = 0;
-  std::string code_;     // empty: strerrorname_np(errno)
-  std::string message_;  // empty: strerrordesc_np(errno)
-  Detail detail_;
+  std::unique_ptr<Rep> rep_;  // only a failure has one: a success is an int and a null pointer
 };
 
 template <typename T>
