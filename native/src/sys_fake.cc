@@ -16,6 +16,7 @@
 #include <cstring>
 #include <set>
 
+#include "native/src/anon_aligned.h"
 #include "native/src/fake_kernel.h"
 #include "native/src/sys.h"
 
@@ -274,20 +275,7 @@ int Mmap(void** out, size_t length, int prot, int flags, int fd, uint64_t offset
 int MmapAnonAligned(void** out, size_t length, size_t align) {
   std::lock_guard<std::mutex> lock(K().mu);
   if (int r = fake::TakeInjection("mmap"); r < 0) return r;
-  if (length == 0 || align == 0 || (align & (align - 1)) != 0 || length > SIZE_MAX - align) {
-    return -EINVAL;
-  }
-  size_t raw_length = length + align;
-  void* raw =
-      ::mmap(nullptr, raw_length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return -errno;
-  // SAFETY: as in sys_linux.cc: only whole pages outside [start, start + length) go back.
-  uintptr_t base = reinterpret_cast<uintptr_t>(raw);
-  uintptr_t start = (base + align - 1) & ~(uintptr_t{align} - 1);
-  if (start > base) ::munmap(raw, start - base);
-  size_t tail = base + raw_length - (start + length);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(start + length), tail);
-  *out = reinterpret_cast<void*>(start);
+  if (int r = MapAnonAligned(out, length, align); r < 0) return r;
   K().maps[*out] = fake::MapRecord{length, true, nullptr};
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "native/src/anon_aligned.h"
 #include "native/src/sys.h"
 
 namespace vfiobox::sys {
@@ -61,24 +62,7 @@ int Mmap(void** out, size_t length, int prot, int flags, int fd, uint64_t offset
 }
 
 int MmapAnonAligned(void** out, size_t length, size_t align) {
-  if (length == 0 || align == 0 || (align & (align - 1)) != 0 || length > SIZE_MAX - align) {
-    return -EINVAL;
-  }
-  // over-allocate by `align`, then give back the unaligned head and the tail: what
-  // bench/c/vfio_bench.c's alloc_aligned does for the C baseline's buffers
-  size_t raw_length = length + align;
-  void* raw =
-      ::mmap(nullptr, raw_length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return -errno;
-  // SAFETY: address arithmetic inside [raw, raw + raw_length), the mapping just made; only
-  // whole pages outside [start, start + length) are unmapped (align >= the page size).
-  uintptr_t base = reinterpret_cast<uintptr_t>(raw);
-  uintptr_t start = (base + align - 1) & ~(uintptr_t{align} - 1);
-  if (start > base) ::munmap(raw, start - base);
-  size_t tail = base + raw_length - (start + length);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(start + length), tail);
-  *out = reinterpret_cast<void*>(start);
-  return 0;
+  return MapAnonAligned(out, length, align);
 }
 
 int Munmap(void* addr, size_t length) { return OrErrno(::munmap(addr, length)); }
