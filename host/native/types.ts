@@ -9,7 +9,7 @@
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 export type IommuKind = 'legacy' | 'iommufd' | 'noiommu';
 
@@ -169,6 +169,13 @@ export interface NativeIommu {
   selectDmaBuffer(buffer: NativeDmaBuffer): void;
   /** dmaMap of the selected buffer: ERR_VFIO_CLOSED once it is closed, TypeError if none */
   dmaMapSelected(bufferOffset: number, iova: bigint, sizeBytes: number, flags: number): void;
+  /** dmaMapBatch of the selected buffer, both lists BigUint64Arrays read in place */
+  dmaMapBatchSelected(
+    bufferOffsets: BigUint64Array,
+    iovas: BigUint64Array,
+    sizeBytes: number,
+    flags: number,
+  ): void;
   /** unmaps [iova, iova+size); returns the bytes unmapped (0 if none); EINVAL if it would split an entry */
   dmaUnmap(iova: bigint, sizeBytes: number): number;
   /**

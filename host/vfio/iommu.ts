@@ -174,13 +174,19 @@ export class Iommu {
   ): void {
     checkSize('sizeBytes', sizeBytes);
     checkSize('bufferOffset', bufferOffset);
-    // The same buffer as last time (the common case: one buffer, many maps) is not passed
-    // again, which saves the addon its type-tag check and unwrap (bench/README.md).
+    this.#select(buffer);
+    this.#n.dmaMapSelected(bufferOffset, iova, sizeBytes, flags);
+  }
+
+  /**
+   * The same buffer as last time (the common case: one buffer, many maps) is not passed
+   * again, which saves the addon its type-tag check and unwrap (bench/README.md).
+   */
+  #select(buffer: DmaBuffer): void {
     if (this.#selected?.deref() !== buffer) {
       this.#n.selectDmaBuffer(buffer.native);
       this.#selected = new WeakRef(buffer);
     }
-    this.#n.dmaMapSelected(bufferOffset, iova, sizeBytes, flags);
   }
 
   /**
@@ -202,8 +208,10 @@ export class Iommu {
     }
     checkSize('sizeBytes', sizeBytes);
     if (iovas instanceof BigUint64Array || bufferOffsets instanceof BigUint64Array) {
-      // one typed form for the addon: convert whichever list is a plain array
-      this.#n.dmaMapBatch(buffer.native, toU64(bufferOffsets), toU64(iovas), sizeBytes, flags);
+      // one typed form for the addon: convert whichever list is a plain array; the selected
+      // buffer's own function, as for dmaMap
+      this.#select(buffer);
+      this.#n.dmaMapBatchSelected(toU64(bufferOffsets), toU64(iovas), sizeBytes, flags);
       return;
     }
     this.#n.dmaMapBatch(buffer.native, bufferOffsets, iovas, sizeBytes, flags);

@@ -13,7 +13,7 @@ namespace vfiobox {
 
 namespace {
 
-constexpr int kAbiVersion = 5;  // NATIVE_ABI_VERSION in host/native/types.ts
+constexpr int kAbiVersion = 6;  // NATIVE_ABI_VERSION in host/native/types.ts
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "factory", "a function", info[0]);

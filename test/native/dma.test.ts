@@ -143,6 +143,40 @@ for (const kind of ['legacy', 'iommufd'] as IommuKind[]) {
     iommu.close();
   });
 
+  test(`${kind}: dmaMapBatchSelected maps BigUint64Array lists from the selected buffer`, () => {
+    const { iommu } = openEdu(kind);
+    const buf = new native.DmaBuffer(4 * PAGE);
+    const offsets = new BigUint64Array([0n, BigInt(2 * PAGE)]);
+    const iovas = new BigUint64Array([0x100000n, 0x300000n]);
+    assert.instance(
+      caught(() => iommu.dmaMapBatchSelected(offsets, iovas, PAGE, RW)),
+      TypeError,
+      'nothing selected yet',
+    );
+    iommu.selectDmaBuffer(buf);
+    assert.instance(
+      caught(() => iommu.dmaMapBatchSelected(offsets, new BigUint64Array(1), PAGE, RW)),
+      RangeError,
+      'lists of different lengths',
+    );
+    assert.instance(
+      caught(() => iommu.dmaMapBatchSelected([0] as never, iovas, PAGE, RW)),
+      TypeError,
+      'plain arrays are the other form (dmaMapBatch)',
+    );
+    iommu.dmaMapBatchSelected(offsets, iovas, PAGE, RW);
+    assert.equal(iommu.dmaList(), [
+      { iova: 0x100000n, sizeBytes: PAGE, flags: RW, bufferOffset: 0 },
+      { iova: 0x300000n, sizeBytes: PAGE, flags: RW, bufferOffset: 2 * PAGE },
+    ]);
+    assert.is(iommu.dmaUnmap(0x100000n, 0x300000), 2 * PAGE);
+    buf.close();
+    const closed = caught(() => iommu.dmaMapBatchSelected(offsets, iovas, PAGE, RW)) as VfioError;
+    assert.is(closed.code, 'ERR_VFIO_CLOSED');
+    assert.is(fake.mappedBytes(), 0);
+    iommu.close();
+  });
+
   test(`${kind}: dmaMapSelected maps from the buffer selectDmaBuffer chose last`, () => {
     const { iommu } = openEdu(kind);
     const small = new native.DmaBuffer(PAGE);

@@ -69,6 +69,8 @@ class JsIommu : public Napi::ObjectWrap<JsIommu> {
   Napi::Value JsSelectDmaBuffer(const Napi::CallbackInfo& info);
   /** own functions of each Iommu object; info.Data() is its IommuFastPath */
   static Napi::Value JsDmaMapSelected(const Napi::CallbackInfo& info);
+  /** dmaMapBatch of the selected buffer from two BigUint64Arrays (the facade's typed form) */
+  static Napi::Value JsDmaMapBatchSelected(const Napi::CallbackInfo& info);
   static Napi::Value JsDmaUnmapFast(const Napi::CallbackInfo& info);
   Napi::Value JsDmaMapBatch(const Napi::CallbackInfo& info);
   Napi::Value JsDmaUnmapBatch(const Napi::CallbackInfo& info);

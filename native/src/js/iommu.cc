@@ -64,6 +64,8 @@ JsIommu::JsIommu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsIommu>(inf
   Napi::Object self = info.This().As<Napi::Object>();
   AttachFastFunction<&JsIommu::JsDmaMapSelected>(info.Env(), self, "dmaMapSelected", fast_);
   AttachFastFunction<&JsIommu::JsDmaUnmapFast>(info.Env(), self, "dmaUnmap", fast_);
+  AttachFastFunction<&JsIommu::JsDmaMapBatchSelected>(info.Env(), self, "dmaMapBatchSelected",
+                                                      fast_);
 }
 
 Napi::Value JsIommu::JsKind(const Napi::CallbackInfo& info) {
@@ -207,6 +209,33 @@ Napi::Value JsIommu::JsDmaMapSelected(const Napi::CallbackInfo& info) {
   // expired: closed and no entry left; closed: closed while entries still share the memory
   if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
   MapOne(env, *fast.ctx, mem, offset, iova, size, flags);
+  return Napi::Value();
+}
+
+Napi::Value JsIommu::JsDmaMapBatchSelected(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  IommuFastPath& fast = FastPath(info);
+  size_t n_offsets = 0, n_iovas = 0;
+  const uint64_t* offsets = BigU64Elements(env, info[0], &n_offsets);
+  if (!offsets) ThrowTypeError(env, "bufferOffsets", "a BigUint64Array", info[0]);
+  const uint64_t* iovas = BigU64Elements(env, info[1], &n_iovas);
+  if (!iovas) ThrowTypeError(env, "iovas", "a BigUint64Array", info[1]);
+  if (n_offsets != n_iovas) {
+    ThrowRangeError(env, "iovas",
+                    "as many entries as bufferOffsets (" + std::to_string(n_offsets) + ")",
+                    Napi::Number::New(env, static_cast<double>(n_iovas)));
+  }
+  uint64_t size = ArgUint(info[2], "sizeBytes");
+  uint32_t flags = ArgDmaFlags(info[3]);
+  if (!fast.has_selected) {
+    ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", info[0]);
+  }
+  std::shared_ptr<DmaMemory> mem = fast.selected.lock();
+  if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
+  // no JS runs inside this loop (errors are thrown after it stops), so the arrays stay put
+  for (size_t i = 0; i < n_offsets; ++i) {
+    MapOne(env, *fast.ctx, mem, offsets[i], iovas[i], size, flags);
+  }
   return Napi::Value();
 }
 
