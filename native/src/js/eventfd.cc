@@ -105,7 +105,8 @@ Napi::Value JsEventFd::JsWait(const Napi::CallbackInfo& info) {
   Napi::Value stack = Napi::Error::New(env, "").Value().Get("stack");
   if (stack.IsString()) w->stack = stack.As<Napi::String>().Utf8Value();
   uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowErrno(env, "uv_default_loop", EINVAL);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+    ThrowErrno(env, "napi_get_uv_event_loop", EINVAL);
   if (!poller_) {
     poller_ = std::make_unique<vfio_user::UvPoller>(loop, fd, &JsEventFd::OnPoll, this);
     if (!poller_->ok()) {

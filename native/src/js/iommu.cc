@@ -33,6 +33,24 @@ IommuFastPath& FastPath(const Napi::CallbackInfo& info) {
   return *static_cast<IommuFastPath*>(info.Data());
 }
 
+/** the selected buffer's memory (selectDmaBuffer), or throws: none selected, or closed. */
+std::shared_ptr<DmaMemory> SelectedMemory(Napi::Env env, IommuFastPath& fast,
+                                          const Napi::Value& arg) {
+  if (!fast.has_selected) ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", arg);
+  std::shared_ptr<DmaMemory> mem = fast.selected.lock();
+  // expired: closed and no entry left; closed: closed while entries still share the memory
+  if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
+  return mem;
+}
+
+/** a batch's two lists must pair up */
+void CheckSameLength(Napi::Env env, size_t n_offsets, size_t n_iovas) {
+  if (n_offsets == n_iovas) return;
+  ThrowRangeError(env, "iovas",
+                  "as many entries as bufferOffsets (" + std::to_string(n_offsets) + ")",
+                  Napi::Number::New(env, static_cast<double>(n_iovas)));
+}
+
 }  // namespace
 
 Napi::Function JsIommu::Define(Napi::Env env) {
@@ -202,12 +220,7 @@ Napi::Value JsIommu::JsDmaMapSelected(const Napi::CallbackInfo& info) {
   uint64_t iova = ArgBigU64(info[1], "iova");
   uint64_t size = ArgUint(info[2], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[3]);
-  if (!fast.has_selected) {
-    ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", info[0]);
-  }
-  std::shared_ptr<DmaMemory> mem = fast.selected.lock();
-  // expired: closed and no entry left; closed: closed while entries still share the memory
-  if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
+  std::shared_ptr<DmaMemory> mem = SelectedMemory(env, fast, info[0]);
   MapOne(env, *fast.ctx, mem, offset, iova, size, flags);
   return Napi::Value();
 }
@@ -220,18 +233,10 @@ Napi::Value JsIommu::JsDmaMapBatchSelected(const Napi::CallbackInfo& info) {
   if (!offsets) ThrowTypeError(env, "bufferOffsets", "a BigUint64Array", info[0]);
   const uint64_t* iovas = BigU64Elements(env, info[1], &n_iovas);
   if (!iovas) ThrowTypeError(env, "iovas", "a BigUint64Array", info[1]);
-  if (n_offsets != n_iovas) {
-    ThrowRangeError(env, "iovas",
-                    "as many entries as bufferOffsets (" + std::to_string(n_offsets) + ")",
-                    Napi::Number::New(env, static_cast<double>(n_iovas)));
-  }
+  CheckSameLength(env, n_offsets, n_iovas);
   uint64_t size = ArgUint(info[2], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[3]);
-  if (!fast.has_selected) {
-    ThrowTypeError(env, "buffer", "a DmaBuffer (selectDmaBuffer first)", info[0]);
-  }
-  std::shared_ptr<DmaMemory> mem = fast.selected.lock();
-  if (!mem || mem->closed) ThrowClosed(env, fast.map_op, "the DmaBuffer");
+  std::shared_ptr<DmaMemory> mem = SelectedMemory(env, fast, info[0]);
   // no JS runs inside this loop (errors are thrown after it stops), so the arrays stay put
   for (size_t i = 0; i < n_offsets; ++i) {
     MapOne(env, *fast.ctx, mem, offsets[i], iovas[i], size, flags);
@@ -265,11 +270,7 @@ Napi::Value JsIommu::JsDmaMapBatch(const Napi::CallbackInfo& info) {
     n_offsets = info[1].As<Napi::Array>().Length();
     n_iovas = info[2].As<Napi::Array>().Length();
   }
-  if (n_offsets != n_iovas) {
-    ThrowRangeError(env, "iovas",
-                    "as many entries as bufferOffsets (" + std::to_string(n_offsets) + ")",
-                    Napi::Number::New(env, static_cast<double>(n_iovas)));
-  }
+  CheckSameLength(env, n_offsets, n_iovas);
   uint64_t size = ArgUint(info[3], "sizeBytes");
   uint32_t flags = ArgDmaFlags(info[4]);
   const auto& mem = buffer->Memory(env, map_op_);

@@ -334,14 +334,13 @@ bool JsVfioUserServer::WaitForNextRequest() {
   // What the loop would wait for next: 0 = it has work now (a due timer, an immediate, a
   // closing handle, uv_stop); otherwise its next timer, which bounds the wait.
   uv_update_time(loop);
-  int timeout_ms = uv_backend_timeout(loop);  // -1: no timer
-  if (timeout_ms == 0) return false;
+  if (uv_backend_timeout(loop) == 0) return false;  // else -1 (no timer) or at least 1 ms
   // Only the client's socket is watched: polling the loop's backend (epoll) fd too costs about
   // what skipping the loop saves. Other I/O (worker messages, signals, other sockets) waits
   // for the end of the burst, or kInlineWaitMs when the client is quiet. (A ppoll with a
   // sub-millisecond timeout measured slower per round trip than poll's 1 ms.)
   pollfd fd{core().client_fd(), POLLIN, 0};
-  // (timeout_ms is -1 or at least 1: the next timer is not due before kInlineWaitMs ends)
+  // (so the next timer is not due before kInlineWaitMs ends)
   int n = ::poll(&fd, 1, kInlineWaitMs);  // EINTR: a signal, which the loop handles
   if (n == 0) {
     // a client that does not answer at once (a quiet guest, or one on this very loop, which
