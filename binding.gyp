@@ -2,8 +2,11 @@
 # vfio_core: the addon with real syscalls (sys_linux.cc).
 # vfio_core_fake: the same code over the in-memory fake kernel (sys_fake.cc), for tests only.
 # Build: npx node-gyp rebuild --nodedir=/usr -j 2   (Node headers from /usr/include/node)
+# wasmtime: vfio_core links wasmtime's C API when scripts/wasmtime.sh has built it (setup.sh
+# does); without it the addon has no `wasmtime` export and the engine says how to get one.
 {
   "variables": {
+    "wasmtime_dir": "<!(bash scripts/wasmtime.sh dir)",
     "core_sources": [
       "native/src/addon.cc",
       "native/src/errors.cc",
@@ -51,6 +54,18 @@
         "native/src/js/vfio_user_server_io.cc",
         "native/src/js/vfio_user_fds.cc",
         "native/src/js/fd_mapping.cc"
+      ],
+      "conditions": [
+        ["wasmtime_dir!=''", {
+          "defines": ["VFIOBOX_WASMTIME=1"],
+          "include_dirs": ["<(wasmtime_dir)/include"],
+          "sources": [
+            "native/src/wasm/component_binary.cc",
+            "native/src/wasm/instance.cc",
+            "native/src/js/wasmtime.cc"
+          ],
+          "libraries": ["<(wasmtime_dir)/lib/libvfiobox_wasmtime.a", "-lpthread", "-ldl", "-lm"]
+        }]
       ]
     },
     {

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Installs what a fresh Debian 12 machine lacks and builds everything. Idempotent; fast when warm.
 #   apt: build tools, clang-format, QEMU and the lab's initramfs tools (root only)
-#   npm ci; the native addon (node-gyp against /usr/include/node: nothing is downloaded);
+#   npm ci; the wasm toolchain and wasmtime's C API (crates.io, cached by version);
+#   the native addon (node-gyp against /usr/include/node: nothing is downloaded);
 #   the TypeScript build and the CLI bundle.
 # Heavy downloads are cached outside the repo in ${VFIOBOX_CACHE:-~/.cache/vfiobox}.
 set -euo pipefail
@@ -34,6 +35,10 @@ fi
 if [ -x scripts/toolchain.sh ] && [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
   say "wasm toolchain (cached in ${VFIOBOX_CACHE:-$HOME/.cache/vfiobox}/toolchain)"
   bash scripts/toolchain.sh >&2
+fi
+if [ "${VFIOBOX_SKIP_TOOLCHAIN:-0}" != 1 ]; then
+  say "wasmtime C API for the native core (cached in ${VFIOBOX_CACHE:-$HOME/.cache/vfiobox}/wasmtime-capi)"
+  bash scripts/wasmtime.sh >/dev/null
 fi
 say "build (native addon, TypeScript, bundle)"
 npm run -s build >&2

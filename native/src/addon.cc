@@ -8,6 +8,9 @@
 #ifndef VFIOBOX_FAKE
 #include "native/src/js/vfio_user_server.h"
 #endif
+#ifdef VFIOBOX_WASMTIME
+#include "native/src/js/wasmtime.h"
+#endif
 
 namespace vfiobox {
 
@@ -51,6 +54,9 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   data->vfio_user_server_ctor = Napi::Persistent(server);
   exports.Set("VfioUserServer", server);
   DefineFdFunctions(env, exports);
+#endif
+#ifdef VFIOBOX_WASMTIME
+  exports.Set("wasmtime", CreateWasmtimeExport(env));
 #endif
   return exports;
 }

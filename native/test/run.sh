@@ -28,11 +28,12 @@ declare -A tests=(
   [vfio_user_server]="$root/native/test/vfio_user_server_test.cc ${vu[*]}"
   [vfio_user_host]="$root/native/test/vfio_user_host_test.cc ${vu[*]}"
   [vfio_user_memory]="$root/native/test/vfio_user_memory_test.cc ${vu[*]}"
+  [component_binary]="$root/native/test/component_binary_test.cc $src/wasm/component_binary.cc"
 )
 passed=0
 failed=0
 for name in dma_table uapi_layout backend_fake guarded_copy vfio_user_codec vfio_user_server \
-  vfio_user_host vfio_user_memory; do
+  vfio_user_host vfio_user_memory component_binary; do
   # shellcheck disable=SC2086
   if ! "$cxx" "${flags[@]}" ${tests[$name]} -o "$out/$name" 2>"$out/$name.build.log"; then
     cat "$out/$name.build.log"

@@ -21,6 +21,8 @@ struct AddonData {
   Napi::FunctionReference eventfd_ctor;
   Napi::FunctionReference vfio_user_socket_ctor;  // real addon only
   Napi::FunctionReference vfio_user_server_ctor;  // real addon only
+  Napi::FunctionReference wasm_component_ctor;    // with wasmtime only
+  Napi::FunctionReference wasm_instance_ctor;     // with wasmtime only
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// The wasmtime engine of the native core (DESIGN.md "Engines"): a plugin component's core
+// module (component_binary.h) compiled by wasmtime's C API and called directly, with the
+// canonical ABI of the vfiobox:device interfaces done here (canon_abi.h), so that a plugin call
+// is one wasm call and a host import one C call: no V8, no dynamic component values.
+//
+// Limits: a store limiter caps each linear memory (a grow beyond the cap fails, as malloc
+// failing), and epoch interruption stops a call that overruns its budget (a trap, on the
+// calling thread: no watchdog thread has to kill anything). After any trap the instance is
+// poisoned; the caller makes a fresh one (engine.ts).
+//
+// Threads: a Module may be instantiated on any thread; an Instance is used by the thread that
+// made it, without locking. The process has one wasmtime engine and one epoch ticker thread.
+#ifndef VFIOBOX_NATIVE_SRC_WASM_INSTANCE_H_
+#define VFIOBOX_NATIVE_SRC_WASM_INSTANCE_H_
+
+#include <wasmtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "native/src/wasm/host.h"
+
+namespace vfiobox::wasm {
+
+/** The wasmtime crate version linked in (native/wasmtime/Cargo.toml). */
+extern const char kWasmtimeVersion[];
+
+/** How an export call ended. The success path leaves `message` empty (no allocation). */
+struct Outcome {
+  enum Kind : uint8_t {
+    kOk,
+    kErr,      // the export returned err: message is the error case (or load-state's string)
+    kTrap,     // trap, deadline, a host fault, a malformed result: the instance is poisoned
+    kInvalid,  // the instance is disposed, or poisoned by an earlier trap
+  };
+  Kind kind = kOk;
+  std::string message;
+  bool ok() const { return kind == kOk; }
+};
+
+/** types.device-description, lifted. */
+struct BarDescription {
+  uint8_t index;
+  uint64_t size_bytes;
+  uint8_t kind;  // bar-kind: 0 mem32, 1 mem64, 2 io
+  bool prefetchable;
+};
+struct MsixLayout {
+  uint16_t vectors;
+  uint8_t table_bar;
+  uint32_t table_offset;
+  uint8_t pba_bar;
+  uint32_t pba_offset;
+};
+struct ClaimedRange {
+  uint8_t bar;
+  uint64_t offset;
+  uint64_t length_bytes;
+};
+struct DeviceDescription {
+  uint16_t vendor_id, device_id, subsystem_vendor_id, subsystem_id;
+  uint32_t class_code;
+  uint8_t revision;
+  std::vector<BarDescription> bars;
+  std::optional<uint8_t> intx;  // intx-pin: 0 a .. 3 d
+  uint8_t msi_vectors;
+  std::optional<MsixLayout> msix;
+  std::vector<ClaimedRange> claimed_ranges;
+};
+using MemoryArea = ClaimedRange;  // types.memory-area has the same fields
+
+/** A compiled core module, shareable between threads. */
+class Module {
+ public:
+  /**
+   * compiles the core module of `component` (any thread). On failure returns nullptr and sets
+   * `why`.
+   */
+  static std::shared_ptr<Module> Compile(const uint8_t* component, size_t size, std::string* why);
+  /** a module from Serialize's bytes; nullptr (and `why`) if they do not fit this build */
+  static std::shared_ptr<Module> Deserialize(const uint8_t* bytes, size_t size, std::string* why);
+  ~Module();
+  /** the compiled artifact (for the on-disk cache); empty on failure */
+  std::vector<uint8_t> Serialize() const;
+  wasmtime_module_t* raw() const { return module_; }
+
+ private:
+  explicit Module(wasmtime_module_t* module) : module_(module) {}
+  wasmtime_module_t* module_;
+};
+
+struct InstanceOptions {
+  std::string abi;            // "0.1.0": import module names are vfiobox:device/<iface>@<abi>
+  uint64_t memory_bytes = 0;  // cap per linear memory; 0 = wasmtime's default (4 GiB)
+  uint32_t budget_ms = 0;     // per-call budget; 0 = none
+};
+
+class Instance {
+ public:
+  /** instantiates `module` against `host` (which must outlive the instance). */
+  static std::unique_ptr<Instance> Create(std::shared_ptr<Module> module, Host* host,
+                                          const InstanceOptions& options, std::string* why);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  Outcome Describe(DeviceDescription* out);
+  Outcome ConfigRead(uint32_t offset, uint8_t width, uint32_t* value);
+  Outcome ConfigWrite(uint32_t offset, uint8_t width, uint32_t value);
+  Outcome RegionRead(uint8_t bar, uint64_t offset, uint8_t width, uint64_t* value);
+  Outcome RegionWrite(uint8_t bar, uint64_t offset, uint8_t width, uint64_t value);
+  Outcome Reset();
+  Outcome Timer(uint32_t id);
+  Outcome SaveState(std::vector<uint8_t>* out);
+  Outcome LoadState(const uint8_t* data, size_t len);
+  Outcome StreamReady();
+  /** false when the module exports no memory-areas#areas */
+  bool HasMemoryAreas() const;
+  Outcome MemoryAreas(std::vector<MemoryArea>* out);
+  /** bytes of linear memory now */
+  uint64_t MemoryBytes() const;
+  /** drops the store; later calls return kInvalid */
+  void Dispose();
+  bool live() const { return state_ == State::kLive; }
+
+  // ---- used by the import trampolines (instance.cc) ----
+  struct Exports;
+  Host* host() const { return host_; }
+  /** the plugin's memory now, or {nullptr, 0} */
+  uint8_t* memory_data(size_t* size) const;
+  /** calls cabi_realloc(0, 0, align, len); 0 and a fault note on failure */
+  bool Realloc(uint32_t align, uint32_t len, uint32_t* ptr);
+  /** keeps the first host fault of a call: the trap's reason */
+  void NoteFault(std::string why);
+
+ private:
+  enum class State : uint8_t { kLive, kPoisoned, kDisposed };
+  Instance() = default;
+  /** calls export `f` (args then results in `raw`); a trap poisons */
+  Outcome Call(int export_id, wasmtime_val_raw_t* raw, size_t n);
+  Outcome Fail(Outcome::Kind kind, std::string message);
+  Outcome Dead() const;
+  /** the post-return of export `f` with the pointer it returned */
+  Outcome PostReturn(int export_id, uint32_t ptr);
+  Outcome Lifted(const Outcome& lift, int export_id, uint32_t ptr);
+
+  std::shared_ptr<Module> module_;
+  Host* host_ = nullptr;
+  wasmtime_store_t* store_ = nullptr;
+  wasmtime_context_t* ctx_ = nullptr;
+  std::unique_ptr<Exports> exports_;
+  uint64_t deadline_ticks_ = 0;
+  uint32_t budget_ms_ = 0;
+  State state_ = State::kLive;
+  bool in_call_ = false;
+  std::string fault_;  // the first host fault of the current call
+  std::string poisoned_by_;
+};
+
+}  // namespace vfiobox::wasm
+
+#endif  // VFIOBOX_NATIVE_SRC_WASM_INSTANCE_H_
