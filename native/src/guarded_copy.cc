@@ -3,6 +3,9 @@
 
 #include <setjmp.h>
 #include <signal.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -25,6 +28,35 @@ struct CopyGuard {
 // lazily by __tls_get_addr on a thread's first access, which is not async-signal-safe (the
 // handler may run on a thread that never copied). One pointer fits glibc's static TLS surplus.
 thread_local CopyGuard* t_copy __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// Memory protection keys. The kernel runs a signal handler with PKRU reset to its default,
+// which denies every key but 0, and restores the interrupted PKRU only on sigreturn; the
+// handler leaves by siglongjmp, so GuardedCopy puts the copy's PKRU back itself. Without it,
+// a CPU with PKU keeps V8's pkey-protected wasm code space unreadable after a guarded fault,
+// and the next wasm call through a jump table dies of SIGSEGV (seen on this machine kind).
+#if defined(__x86_64__)
+bool HasPkru() {
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 4)) != 0;  // OSPKE
+  }();
+  return has;
+}
+__attribute__((noinline)) uint32_t ReadPkru() {
+  uint32_t eax = 0, edx = 0;
+  // SAFETY: RDPKRU (0f 01 ee) with ecx = 0; only called when CPUID reports OSPKE.
+  asm volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));
+  return eax;
+}
+void WritePkru(uint32_t value) {
+  // SAFETY: WRPKRU (0f 01 ef) with ecx = edx = 0, restoring a value RDPKRU read on this thread.
+  asm volatile(".byte 0x0f, 0x01, 0xef" : : "a"(value), "c"(0), "d"(0) : "memory");
+}
+#else
+bool HasPkru() { return false; }
+uint32_t ReadPkru() { return 0; }
+void WritePkru(uint32_t) {}
+#endif
 
 struct sigaction g_previous;  // written once, before our handler is installed
 std::once_flag g_install_once;
@@ -97,7 +129,13 @@ int GuardedCopy(void* dst, const void* src, size_t len) {
   copy.len = len;
   // savemask 0: with SA_NODEFER the handler runs under the mask of the copy, so there is
   // nothing to restore. Nothing read after a jump is modified after this point.
-  if (sigsetjmp(copy.jump, 0) != 0) return -EFAULT;
+  // volatile: read after a siglongjmp
+  const volatile bool pkru = HasPkru();
+  const volatile uint32_t saved_pkru = pkru ? ReadPkru() : 0;
+  if (sigsetjmp(copy.jump, 0) != 0) {
+    if (pkru) WritePkru(saved_pkru);  // the handler ran with the kernel's default PKRU
+    return -EFAULT;
+  }
   t_copy = &copy;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // t_copy is set before the first access
   // SAFETY: the caller checked that [dst, +len) and [src, +len) lie inside live mappings; a
