@@ -51,6 +51,7 @@
         "native/src/js/vfio_user_socket.cc",
         "native/src/js/vfio_user_server.cc",
         "native/src/js/vfio_user_hooks.cc",
+        "native/src/js/vfio_user_direct.cc",
         "native/src/js/vfio_user_server_io.cc",
         "native/src/js/vfio_user_fds.cc",
         "native/src/js/fd_mapping.cc"

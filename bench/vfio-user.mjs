@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: MIT
 // The vfio-user bench (bench/README.md): a 4-byte trapped REGION_READ round trip and posted
-// writes through `vfiobox serve edu`, next to a do-nothing C echo server (the socket floor),
-// with the SAME C client (bench/c/vu_rtt.c), client and server pinned to one CPU, alternating
-// which goes first in each repetition. Timing never fails anything.
+// writes through `vfiobox serve edu` on each engine (v8: the plugin called from JS;
+// wasmtime: the server's direct BAR route calls it from C++), next to a do-nothing C echo
+// server (the socket floor), with the SAME C client (bench/c/vu_rtt.c), client and server
+// pinned to one CPU, rotating which goes first in each repetition. Timing never fails anything.
 //
-// Usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N]
+// Usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N] [--engine v8|wasmtime|both]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -20,13 +21,20 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     reps: { type: 'string' },
     cpu: { type: 'string', default: '0' },
+    engine: { type: 'string', default: 'both' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N]\n');
+  process.stdout.write(
+    'usage: node bench/vfio-user.mjs [--quick] [--reps N] [--cpu N] [--engine v8|wasmtime|both]\n',
+  );
   process.exit(0);
 }
+if (!['v8', 'wasmtime', 'both'].includes(values.engine)) {
+  throw new Error(`--engine: expected v8, wasmtime or both, got ${values.engine}`);
+}
+const ENGINES = values.engine === 'both' ? ['v8', 'wasmtime'] : [values.engine];
 const reps = Number(values.reps ?? (values.quick ? 2 : 5));
 const n = values.quick ? 3000 : 20000;
 const GOAL_LATENCY_RATIO = 1.15; // issue 4: at most 1.15x the echo floor's p50
@@ -77,6 +85,8 @@ async function measure(which, dir, op) {
           'edu',
           '--socket',
           socket,
+          '--engine',
+          which,
         ]);
   try {
     return client(socket, op);
@@ -92,29 +102,23 @@ const dir = mkdtempSync(join(tmpdir(), 'vfiobox-bench-'));
 const rows = [];
 try {
   for (const op of ['rtt', 'posted']) {
-    const results = { vfiobox: [], echo: [] };
+    const servers = [...ENGINES, 'echo'];
+    const results = Object.fromEntries(servers.map((s) => [s, []]));
     for (let r = 0; r < reps; r++) {
-      const order = r % 2 === 0 ? ['vfiobox', 'echo'] : ['echo', 'vfiobox'];
+      const order = servers.map((_, i) => servers[(i + r) % servers.length]);
       for (const which of order) {
         const res = await measure(which, dir, op);
         results[which].push(res);
         log(`${op} rep ${r + 1}/${reps} ${which}: p50 ${res.p50_ns} ns, ${res.ops_per_s} ops/s`);
       }
     }
-    const pick = (which, key) => median(results[which].map((x) => x[key]));
-    rows.push({
-      op,
-      vfiobox: {
-        p50: pick('vfiobox', 'p50_ns'),
-        p99: pick('vfiobox', 'p99_ns'),
-        ops: pick('vfiobox', 'ops_per_s'),
-      },
-      echo: {
-        p50: pick('echo', 'p50_ns'),
-        p99: pick('echo', 'p99_ns'),
-        ops: pick('echo', 'ops_per_s'),
-      },
+    const pick = (which) => ({
+      p50: median(results[which].map((x) => x.p50_ns)),
+      p99: median(results[which].map((x) => x.p99_ns)),
+      ops: median(results[which].map((x) => x.ops_per_s)),
     });
+    for (const engine of ENGINES)
+      rows.push({ op, engine, vfiobox: pick(engine), echo: pick('echo') });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -123,8 +127,8 @@ try {
 const us = (ns) => (ns / 1000).toFixed(1);
 process.stdout.write(
   `\nvfio-user, 4-byte BAR0 access, client and server on CPU ${values.cpu}, ${reps} reps x ${n}, medians\n` +
-    '| op | vfiobox p50 / p99 µs | echo p50 / p99 µs | vfiobox ops/s | echo ops/s | p50 ratio | goal |\n' +
-    '|---|---|---|---|---|---|---|\n',
+    '| op | engine | vfiobox p50 / p99 µs | echo p50 / p99 µs | vfiobox ops/s | echo ops/s | p50 ratio | goal |\n' +
+    '|---|---|---|---|---|---|---|---|\n',
 );
 for (const r of rows) {
   const ratio = r.vfiobox.p50 / r.echo.p50;
@@ -133,7 +137,7 @@ for (const r of rows) {
       ? `<= ${GOAL_LATENCY_RATIO} ${ratio <= GOAL_LATENCY_RATIO ? 'met' : 'NOT met'}`
       : '-';
   process.stdout.write(
-    `| ${r.op} | ${us(r.vfiobox.p50)} / ${us(r.vfiobox.p99)} | ${us(r.echo.p50)} / ${us(r.echo.p99)} | ${r.vfiobox.ops} | ${r.echo.ops} | ${ratio.toFixed(2)} | ${goal} |\n`,
+    `| ${r.op} | ${r.engine} | ${us(r.vfiobox.p50)} / ${us(r.vfiobox.p99)} | ${us(r.echo.p50)} / ${us(r.echo.p99)} | ${r.vfiobox.ops} | ${r.echo.ops} | ${ratio.toFixed(2)} | ${goal} |\n`,
   );
 }
 mkdirSync(join(root, 'bench/out'), { recursive: true });

@@ -28,11 +28,15 @@ export type {
   CompiledPlugin,
   DeviceDescription,
   Engine,
+  EngineName,
   HostImports,
+  InstanceLimits,
   PluginInstance,
 } from './plugins/engine.js';
 export { WitError } from './plugins/engine.js';
+export { ENGINE_NAMES, engineByName } from './plugins/engines/index.js';
 export { v8Engine } from './plugins/engines/v8.js';
+export { wasmtimeEngine } from './plugins/engines/wasmtime.js';
 export type { Grant } from './plugins/grants.js';
 export { applyGrants, grantFromManifest } from './plugins/grants.js';
 export type { LoadedPlugin, LoadOptions } from './plugins/loader.js';

@@ -8,7 +8,8 @@
 //   native-cc  C++ unit tests under ASan/UBSan           (bash native/test/run.sh)
 //   unit       pure TypeScript                             (uvu build/test unit/)
 //   native     the addon against the fake kernel            (uvu build/test native/)
-//   plugins    plugin components in the engines            (uvu build/test plugins/)
+//   plugins    plugin components on the V8 engine          (uvu build/test plugins/)
+//   plugins-wasmtime  the same files on the wasmtime engine (VFIOBOX_ENGINE=wasmtime uvu … plugins/)
 //   vfio-user  the vfio-user server and client over real sockets (uvu build/test vfio-user/)
 //   lab-*      real kernel VFIO in a QEMU TCG guest         (test/lab/run-in-guest.sh … uvu build/test lab/)
 //   lab-vu     vfiobox serve under QEMU 11's vfio-user-pci  (uvu build/test lab-vu/ → test/lab-vu/boot.sh)
@@ -36,7 +37,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: node test/run.mjs [--only t1,t2] [--skip t1,t2]\n' +
-      'tiers: native-cc unit native plugins vfio-user lab-iommu lab-noiommu lab-stock lab-vu\n' +
+      'tiers: native-cc unit native plugins plugins-wasmtime vfio-user lab-iommu lab-noiommu\n' +
+      '       lab-stock lab-vu\n' +
       'env: VFIOBOX_LAB=required|auto|off (required when CI=true), VFIOBOX_LAB_MODES=iommu,noiommu,stock\n',
   );
   process.exit(0);
@@ -91,14 +93,14 @@ function hasTests(tier) {
   return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.test.js'));
 }
 
-async function uvuTier(tier) {
-  if (!hasTests(tier)) return { passed: 0, failed: 0, skipped: 0, note: 'no test files' };
-  const r = await run(process.execPath, [
-    uvuBin,
-    'build/test',
-    `^${tier}/.*\\.test\\.js$`,
-    '--no-color',
-  ]);
+/** uvu over build/test/<dir>/*.test.js; `env` selects what the files run on (VFIOBOX_ENGINE). */
+async function uvuTier(dir, env = {}) {
+  if (!hasTests(dir)) return { passed: 0, failed: 0, skipped: 0, note: 'no test files' };
+  const r = await run(
+    process.execPath,
+    [uvuBin, 'build/test', `^${dir}/.*\\.test\\.js$`, '--no-color'],
+    env,
+  );
   const c = uvuCounts(r.text);
   if (!c)
     return { passed: 0, failed: 1, skipped: 0, note: `uvu exited ${r.code} without a summary` };
@@ -183,7 +185,9 @@ async function main() {
     ],
     ['unit', () => uvuTier('unit')],
     ['native', () => uvuTier('native')],
-    ['plugins', () => uvuTier('plugins')],
+    ['plugins', () => uvuTier('plugins', { VFIOBOX_ENGINE: 'v8' })],
+    // the plugins files again on wasmtime (test/plugins/support.ts reads VFIOBOX_ENGINE)
+    ['plugins-wasmtime', () => uvuTier('plugins', { VFIOBOX_ENGINE: 'wasmtime' })],
     ['vfio-user', () => uvuTier('vfio-user')],
     ...labModes.map((m) => [`lab-${m}`, () => labTier(m)]),
     ['lab-vu', () => labVuTier()],
@@ -211,7 +215,7 @@ async function main() {
     totals.failed += c.failed;
     totals.skipped += c.skipped;
     lines.push(
-      `  ${name.padEnd(12)} ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${c.note ? `  (${c.note})` : ''}`,
+      `  ${name.padEnd(16)} ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${c.note ? `  (${c.note})` : ''}`,
     );
   }
   process.stdout.write(`\n# tiers\n${lines.join('\n')}\n`);

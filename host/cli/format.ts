@@ -3,6 +3,8 @@
 // "did you mean" suggestion. Pure functions: no I/O here.
 
 import { ConfigError, PluginError, ProtocolError, VfioError } from '../errors.js';
+import type { EngineName } from '../plugins/engine.js';
+import { DEFAULT_ENGINE, ENGINE_NAMES, isEngineName } from '../plugins/engines/index.js';
 import type { PciDevice } from '../sysfs/pci.js';
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
@@ -71,6 +73,16 @@ export const USAGE_ERROR = 'ERR_VFIO_USAGE';
 /** A usage error: printed like any ConfigError, but the CLI exits with 2. */
 export function usageError(message: string, hint: string): ConfigError {
   return new ConfigError(USAGE_ERROR, message, hint);
+}
+
+/** The value of an --engine option. */
+export function engineOption(value: string | undefined, command: string): EngineName {
+  if (value === undefined) return DEFAULT_ENGINE;
+  if (isEngineName(value)) return value;
+  throw usageError(
+    `--engine must be one of ${ENGINE_NAMES.join(', ')} (got '${value}')`,
+    `see vfiobox ${command} --help`,
+  );
 }
 
 /** Whether `err` is an error the user can act on (printed without a stack). */

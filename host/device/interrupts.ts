@@ -72,6 +72,16 @@ export class InterruptRouter {
   }
 
   /** Which emulated MSI-X structure [offset, offset+width) of `bar` falls in, if any. */
+  /** [bar, offset, length] of the emulated MSI-X table and PBA (none without MSI-X) */
+  msixRanges(): [number, number, number][] {
+    const m = this.msix;
+    if (!m) return [];
+    return [
+      [m.tableBar, m.tableOffset, this.#table.length],
+      [m.pbaBar, m.pbaOffset, this.#pba.length],
+    ];
+  }
+
   msixPart(bar: number, offset: number, width: number): 'table' | 'pba' | 'partial' | undefined {
     const m = this.msix;
     if (!m) return undefined;

@@ -41,6 +41,7 @@ import {
   type ByteStreamPeer,
   type DeviceModel,
   type DeviceStats,
+  type DirectRoute,
   type DmaSpace,
   type IrqLayout,
   type IrqSink,
@@ -61,7 +62,7 @@ export interface PluginDeviceOptions {
   name: string;
   plugin: CompiledPlugin;
   grant: Grant;
-  /** memory cap; default 16 MiB */
+  /** memory cap (default 16 MiB) and per-call budget (default none; engine.ts) */
   limits?: Partial<InstanceLimits>;
   /** default realClock(); the harness passes a VirtualClock */
   clock?: DeviceClock;
@@ -154,6 +155,7 @@ class PluginDevice implements PluginDeviceModel {
   #io: Io | undefined;
   #local: LocalMemory | undefined;
   #memory: SharedMemorySpace | undefined;
+  #direct: ((route: DirectRoute | undefined) => void) | undefined;
   #closed = false;
   // The BAR access in progress, read by the closures below, which are made once: the per-access
   // path allocates nothing of its own (the plugin call is synchronous and never re-enters).
@@ -181,7 +183,10 @@ class PluginDevice implements PluginDeviceModel {
         name: opts.name,
         clock: opts.clock ?? realClock(),
         grant: opts.grant,
-        limits: { memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_MEMORY_BYTES },
+        limits: {
+          memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_MEMORY_BYTES,
+          budgetMs: opts.limits?.budgetMs,
+        },
         backoffMs: backoff.length ? [...backoff] : [0],
         quietNs: BigInt(opts.quietPeriodMs ?? DEFAULT_QUIET_PERIOD_MS) * 1_000_000n,
         log: opts.log,
@@ -196,6 +201,7 @@ class PluginDevice implements PluginDeviceModel {
         memory: () => this.#memorySpace(),
         streamPeer: () => this.#io?.stream,
         onFence: () => this.#router.lower(0),
+        onLive: () => this.#routeChanged(),
       },
       opts.plugin,
     );
@@ -268,6 +274,25 @@ class PluginDevice implements PluginDeviceModel {
     }
     this.#part = part === 'partial' ? undefined : part;
     return width;
+  }
+
+  /** The route a transport may call the live instance by (DeviceModel.bindDirect). */
+  #route(): DirectRoute | undefined {
+    const target = this.#plugin?.liveInstance?.native;
+    if (target === undefined || this.#closed) return undefined;
+    let bars = 0;
+    for (const bar of this.description.bars) bars |= 1 << bar.index;
+    return { target, bars, exclude: this.#router.msixRanges() };
+  }
+
+  #routeChanged(): void {
+    // the supervisor reports its first instance before the constructor has finished
+    if (this.#direct && this.#router) this.#direct(this.#route());
+  }
+
+  bindDirect(sink: ((route: DirectRoute | undefined) => void) | undefined): void {
+    this.#direct = sink;
+    sink?.(this.#route());
   }
 
   #memorySpace(): SharedMemorySpace {
@@ -427,6 +452,8 @@ class PluginDevice implements PluginDeviceModel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#direct?.(undefined);
+    this.#direct = undefined;
     this.#plugin.close();
     this.detach();
   }

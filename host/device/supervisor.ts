@@ -64,6 +64,11 @@ export interface SupervisorEnv {
   streamPeer(): ByteStreamPeer | undefined;
   /** the instance was fenced: drop what it asserted */
   onFence(): void;
+  /**
+   * the live instance changed: a new one is live (start, restart, reload), or none is
+   * (fence, close). A transport may call a live instance directly (model.ts bindDirect).
+   */
+  onLive?(instance: PluginInstance | undefined): void;
 }
 
 /** One instantiation: its imports act only while it is the current instance. */
@@ -185,9 +190,16 @@ export class Supervisor {
     slot.live = true;
     this.#slot = slot;
     for (const effect of staged) effect();
+    this.#env.onLive?.(slot.instance);
+  }
+
+  /** The instance calls of the live slot may go to, for the transport (model.ts bindDirect). */
+  get liveInstance(): PluginInstance | undefined {
+    return this.#slot.live && !this.#fenced && !this.#closed ? this.#slot.instance : undefined;
   }
 
   #retire(slot: Slot): void {
+    if (slot.live) this.#env.onLive?.(undefined);
     slot.live = false;
     slot.staged = undefined;
     try {

@@ -84,6 +84,20 @@ export interface ByteStreamPeer {
   onDeviceOutput(data: Uint8Array): void;
 }
 
+/**
+ * What a transport may call directly (DeviceModel.bindDirect): one naturally aligned access of
+ * 1, 2, 4 or 8 bytes to a BAR in `bars`, not overlapping `exclude`, is `target`'s region-read or
+ * region-write with the same BAR, offset and width; everything else goes through the model.
+ */
+export interface DirectRoute {
+  /** the engine's native instance handle (PluginInstance.native) */
+  target: unknown;
+  /** one bit per BAR index 0..5 */
+  bars: number;
+  /** [region, offset, length] the model emulates itself (the MSI-X table and PBA) */
+  exclude: [number, number, number][];
+}
+
 export interface DeviceStats {
   reads: number;
   writes: number;
@@ -122,6 +136,13 @@ export interface DeviceModel {
    * Optional: a model without memory regions need not implement it.
    */
   bindMemory?(space: SharedMemorySpace | undefined): void;
+  /**
+   * The transport may answer some BAR accesses by calling the plugin itself (the vfio-user
+   * server's direct route, for a wasmtime instance: no JS per access). The model calls `sink`
+   * now and whenever its live instance changes, with what may be called directly, or
+   * undefined (none: fenced, closed, or an engine without a native handle). Optional.
+   */
+  bindDirect?(sink: ((route: DirectRoute | undefined) => void) | undefined): void;
   /** Queue bytes for the device's byte-stream (the user typed them). */
   streamInput(data: Uint8Array): void;
   /**

@@ -8,6 +8,8 @@
 //  - every failure is thrown as the VfioError class handed in through setErrorClass();
 //  - fast calls are synchronous and allocate nothing on success (region read/write, eventfd write).
 
+import type { NativeWasmtime } from '../plugins/engines/wasmtime-native.js';
+
 /** Bumped whenever this interface changes; binding.ts refuses an addon with another value. */
 export const NATIVE_ABI_VERSION = 6;
 
@@ -348,6 +350,12 @@ export interface NativeVfioUserServerStats {
   inlineServed: number;
   /** waits for the next request that ended without one (they back off) */
   inlineTimeouts: number;
+  /** BAR accesses the direct route answered (setDirect), and its returned access errors */
+  directReads: number;
+  directWrites: number;
+  directErrors: number;
+  /** direct calls that did not return (trap, deadline, gone): retried through the model */
+  directFallbacks: number;
   /** accesses per region index */
   regionReads: number[];
   regionWrites: number[];
@@ -372,6 +380,14 @@ export interface NativeVfioUserServer {
   readonly connected: boolean;
   /** drops the current client; false if none */
   disconnectClient(): boolean;
+  /**
+   * The direct BAR route (native/src/js/vfio_user_direct.cc, DeviceModel.bindDirect): aligned
+   * 1/2/4/8-byte accesses to the BARs in `bars` (bit per index), outside `exclude`
+   * ([region, offset, length]), call `instance` (a wasmtime NativeWasmInstance made on this
+   * thread) without JS; null clears it. Returns whether a route is set (false in a build
+   * without wasmtime). TypeError for anything that is not such an instance.
+   */
+  setDirect(instance: unknown, bars: number, exclude: readonly [number, number, number][]): boolean;
   /** bounds-checked copy out of client memory: EFAULT unmapped, EACCES, E2BIG */
   dmaRead(iova: bigint, len: number): Uint8Array;
   dmaWrite(iova: bigint, data: Uint8Array): void;
@@ -480,6 +496,11 @@ export interface Native {
   ): number;
   /** present only in vfio_core_fake.node */
   fake?: NativeFakeKernel;
+  /**
+   * The wasmtime engine's native side (host/plugins/engines/wasmtime-native.ts); present only in
+   * an addon built with wasmtime linked in (scripts/setup.sh builds it).
+   */
+  wasmtime?: NativeWasmtime;
 }
 
 /** Every runtime export; a test checks this against Object.keys(addon). */
@@ -492,6 +513,7 @@ export const NATIVE_KEYS = {
   EventFd: true,
   benchDmaLoop: true,
   fake: true,
+  wasmtime: true,
 } as const satisfies Record<keyof Native, true>;
 
 /** The extra runtime exports of vfio_core.node (see NativeVfioUser). */

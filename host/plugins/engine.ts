@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The engine interface: what the host needs from any WebAssembly engine that runs a device
-// plugin (V8 through jco's glue today, wasmtime from the native core next). Engines know
+// plugin (V8 through jco's glue, wasmtime embedded in the native core). Engines know
 // nothing about grants, fencing or transports: they compile a component, instantiate it against
 // already grant-checked host imports, and turn every way a call can go wrong into one of two
 // outcomes: a returned WIT error (`WitError`) or a plugin fault (`PluginError`, kind 'trap').
@@ -188,11 +188,23 @@ export interface PluginInstance {
   dispose(): void;
   /** Current size of the plugin's linear memory in bytes, where the engine can tell. */
   memoryBytes?(): number;
+  /**
+   * The engine's native handle of this instance, for a transport that calls region-read and
+   * region-write itself without JS (wasmtime: the NativeWasmInstance; absent on V8). Such
+   * calls follow the same rules; one that does not return is retried through the model.
+   */
+  readonly native?: unknown;
 }
 
 export interface InstanceLimits {
   /** Cap on the plugin's linear memory (every memory of every core module), in bytes. */
   memoryBytes: number;
+  /**
+   * Per-call wall-clock budget in ms (0 or absent: none), enforced by engines that can
+   * interrupt a call on its own thread (wasmtime: an overrun is a trap). V8 ignores it: there
+   * the worker watchdog (host/serve/supervisor.ts) stops a runaway call.
+   */
+  budgetMs?: number | undefined;
 }
 
 /** A compiled component, ready to instantiate any number of times. */

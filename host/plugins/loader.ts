@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { readAbi, type World } from './abi.js';
-import type { AbiVersion, CompiledPlugin, Engine } from './engine.js';
-import { v8Engine } from './engines/v8.js';
+import type { AbiVersion, CompiledPlugin, Engine, EngineName } from './engine.js';
+import { DEFAULT_ENGINE, engineByName } from './engines/index.js';
 import { type Manifest, type ManifestSource, readManifest } from './manifest.js';
 import { readComponentNames } from './wasm-binary.js';
 
@@ -33,9 +33,9 @@ export interface LoadedPlugin {
 }
 
 export interface LoadOptions {
-  /** default: the V8 engine */
-  engine?: Engine | undefined;
-  /** root of the engine's compile cache */
+  /** the engine or its name (docs/plugins.md "Choosing an engine"); default: V8 */
+  engine?: Engine | EngineName | undefined;
+  /** root of the engine's compile cache (default: the engine's own, under ~/.cache/vfiobox) */
   cacheDir?: string | undefined;
   /** refuse the file unless its sha256 is this (hex) */
   expectSha256?: string | undefined;
@@ -75,7 +75,10 @@ export async function loadPlugin(path: string, options: LoadOptions = {}): Promi
     );
   }
   const { manifest, source } = readManifest(bytes, full);
-  const engine = options.engine ?? v8Engine;
+  const engine =
+    typeof options.engine === 'object'
+      ? options.engine
+      : engineByName(options.engine ?? DEFAULT_ENGINE);
   const compiled = await engine.compile(bytes, { cacheDir: options.cacheDir, name: manifest.name });
   return {
     path: full,

@@ -17,6 +17,8 @@ const COMPONENT_VERSION = [0x0d, 0x00, 0x01, 0x00];
 export const WASM_PAGE_BYTES = 65536;
 
 const SECTION_CUSTOM = 0;
+const COMPONENT_SECTION_CORE_MODULE = 1;
+const COMPONENT_SECTION_COMPONENT = 4;
 const CORE_SECTION_IMPORT = 2;
 const CORE_SECTION_MEMORY = 5;
 const COMPONENT_SECTION_IMPORT = 10;
@@ -261,16 +263,41 @@ export function capModuleMemory(bytes: Uint8Array, capBytes: number): CapResult 
         : bytes.subarray(s.start, s.end),
     );
   }
-  const over = memories.find((m) => m.minPages > capPages);
-  if (over) {
-    const minBytes = over.minPages * BigInt(WASM_PAGE_BYTES);
-    return {
-      ok: false,
-      reason: `its memory needs at least ${minBytes} bytes at start, above the cap of ${capBytes} bytes`,
-      memories,
-    };
-  }
+  const reason = memoryCapRefusal(memories, capBytes);
+  if (reason !== undefined) return { ok: false, reason, memories };
   return { ok: true, bytes: concat(parts), memories };
+}
+
+/**
+ * Why a memory cap of `capBytes` cannot even start a module with these memories (a minimum
+ * above the cap), or undefined when it can.
+ */
+export function memoryCapRefusal(
+  memories: readonly MemoryLimits[],
+  capBytes: number,
+): string | undefined {
+  const capPages = BigInt(Math.floor(capBytes / WASM_PAGE_BYTES));
+  const over = memories.find((m) => m.minPages > capPages);
+  if (!over) return undefined;
+  const minBytes = over.minPages * BigInt(WASM_PAGE_BYTES);
+  return `its memory needs at least ${minBytes} bytes at start, above the cap of ${capBytes} bytes`;
+}
+
+/**
+ * Every memory the core modules of a component define or import (nested components' modules
+ * included), for engines that cap memory at run time instead of rewriting the modules.
+ * @throws RangeError for a malformed component or module
+ */
+export function componentMemories(component: Uint8Array): MemoryLimits[] {
+  if (wasmKind(component) !== 'component') throw new RangeError('not a WebAssembly component');
+  const memories: MemoryLimits[] = [];
+  for (const s of sections(component)) {
+    const body = component.subarray(s.contentStart, s.end);
+    // capModuleMemory reads every memory on its way; the rewritten copy is not needed here.
+    if (s.id === COMPONENT_SECTION_CORE_MODULE) memories.push(...capModuleMemory(body, 0).memories);
+    else if (s.id === COMPONENT_SECTION_COMPONENT) memories.push(...componentMemories(body));
+  }
+  return memories;
 }
 
 // ---- components: names and custom sections ----

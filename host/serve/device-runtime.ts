@@ -16,6 +16,7 @@ import { loadPolicy } from '../plugins/policy.js';
 import { VfioUserServer } from '../vfio-user/server.js';
 import {
   CONFIG_STATE_EVENT,
+  DEFAULT_BUDGET_MS,
   type DeviceRunStats,
   type DeviceSpec,
   HB_BUSY,
@@ -66,6 +67,9 @@ export function watchedPlugin(
   if (!hb) return compiled;
   const wrap = (inst: PluginInstance): PluginInstance => {
     const out = { dispose: () => inst.dispose() } as Record<string, unknown>;
+    // The native handle passes through unwatched: calls made by it (the vfio-user server's
+    // direct route) come from an engine that interrupts them itself (wasmtime's epochs).
+    Object.defineProperty(out, 'native', { get: () => inst.native, enumerable: true });
     for (const name of INSTANCE_METHODS) {
       const fn = inst[name] as
         | ((a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown)
@@ -97,6 +101,7 @@ export function watchedPlugin(
 
 async function compileFor(spec: DeviceSpec, path: string, hb: Int32Array | undefined) {
   const loaded = await loadPlugin(path, {
+    engine: spec.engine,
     cacheDir: spec.cacheDir,
     expectSha256: spec.expectSha256,
   });
@@ -167,6 +172,8 @@ export async function startDevice(
     grant,
     limits: {
       memoryBytes: spec.memoryBytes ?? loaded.manifest.budgets.memoryBytes ?? DEFAULT_MEMORY_BYTES,
+      // wasmtime enforces it on this thread; V8 ignores it and the watchdog stops an overrun
+      budgetMs: spec.budgetMs ?? DEFAULT_BUDGET_MS,
     },
     log: (level, message) => emit('plugin-log', { level, message }),
     onEvent: (e) => emit(e.kind, { message: e.message, ...(e.export ? { export: e.export } : {}) }),
@@ -177,7 +184,12 @@ export async function startDevice(
     irqState: spec.irqState,
     onIrqState: (state) => emit(IRQ_STATE_EVENT, { state }),
   });
-  emit('loaded', { plugin: loaded.path, sha256: loaded.sha256, abi: loaded.abi });
+  emit('loaded', {
+    plugin: loaded.path,
+    sha256: loaded.sha256,
+    abi: loaded.abi,
+    engine: loaded.compiled.engine,
+  });
   const stream = streamPath ? streamServer(streamPath, model) : undefined;
   // persistent: a watchdog restart terminates this worker; the socket, the client connection
   // and the request in flight stay for the supervisor's fence and the next worker's adopt
@@ -206,7 +218,11 @@ export async function startDevice(
     async reload(path) {
       const next = await compileFor(spec, path, hooks.heartbeat);
       model.reload(next.compiled);
-      emit('reloaded', { plugin: next.loaded.path, sha256: next.loaded.sha256 });
+      emit('reloaded', {
+        plugin: next.loaded.path,
+        sha256: next.loaded.sha256,
+        engine: next.loaded.compiled.engine,
+      });
     },
     async close() {
       if (closed) return;

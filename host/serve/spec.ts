@@ -4,6 +4,10 @@
 
 import type { IrqSnapshot } from '../device/interrupts.js';
 import type { DeviceStats } from '../device/types.js';
+import type { EngineName } from '../plugins/engine.js';
+
+/** Default wall-clock budget of one plugin call (--budget-ms may change it). */
+export const DEFAULT_BUDGET_MS = 100;
 
 /** One served device: a plugin instance behind one vfio-user socket. */
 export interface DeviceSpec {
@@ -17,11 +21,20 @@ export interface DeviceSpec {
   expectSha256?: string | undefined;
   /** 'unix:PATH' exposes the device's byte stream as a UNIX socket server; absent: none */
   stream?: string | undefined;
-  /** wall-clock budget of one plugin call before the watchdog fences the device */
+  /**
+   * the engine that runs the plugin (default v8); kept by the supervisor, so a restarted
+   * worker and a hot reload use the same one
+   */
+  engine?: EngineName | undefined;
+  /**
+   * wall-clock budget of one plugin call (default DEFAULT_BUDGET_MS): an engine that can
+   * interrupt a call enforces it itself (a trap); the watchdog backs it up by restarting the
+   * worker (host/serve/supervisor.ts)
+   */
   budgetMs?: number | undefined;
   /** cap on the plugin's linear memory */
   memoryBytes?: number | undefined;
-  /** transpile cache (default ~/.cache/vfiobox/jco) */
+  /** root of the engine's compile cache (default: the engine's own, under ~/.cache/vfiobox) */
   cacheDir?: string | undefined;
   /**
    * take over the server core a terminated worker left on socketPath (its client connection,

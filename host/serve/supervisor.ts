@@ -15,10 +15,12 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { type Remote, wrap } from 'comlink';
 import type { IrqSnapshot } from '../device/interrupts.js';
 import { loadVfioUserNative } from '../native/binding.js';
+import { DEFAULT_ENGINE, interruptsCalls } from '../plugins/engines/index.js';
 import type { DeviceControl, WorkerData } from './device-worker.js';
 import { nodeEndpoint } from './endpoint.js';
 import {
   CONFIG_STATE_EVENT,
+  DEFAULT_BUDGET_MS,
   type DeviceRunStats,
   type DeviceSpec,
   HB_BUSY,
@@ -28,10 +30,21 @@ import {
   type ServeEvent,
 } from './spec.js';
 
-/** Default wall-clock budget of one plugin call (manifests and --budget-ms may change it). */
-export const DEFAULT_BUDGET_MS = 100;
+export { DEFAULT_BUDGET_MS } from './spec.js';
+
 const WATCH_INTERVAL_MS = 10;
 const RESTART_BACKOFF_MS = [100, 1000, 5000];
+
+/**
+ * How long the watchdog lets one plugin call run. An engine that interrupts calls itself
+ * (wasmtime) traps at the budget, which fences the device without a worker restart; the
+ * watchdog waits twice as long, so that trap always comes first and only what the engine
+ * cannot interrupt (a host import that hangs) is left to it.
+ */
+export function watchdogLimitMs(spec: DeviceSpec): number {
+  const budget = spec.budgetMs ?? DEFAULT_BUDGET_MS;
+  return interruptsCalls(spec.engine ?? DEFAULT_ENGINE) ? 2 * budget : budget;
+}
 
 /** Where the worker entry is: next to this module (build/) or next to the bundle (dist/). */
 export function defaultWorkerUrl(): URL {
@@ -137,7 +150,7 @@ export class DeviceSupervisor extends EventEmitter {
 
   #watch(): void {
     if (this.#timer) clearInterval(this.#timer);
-    const budget = this.spec.budgetMs ?? DEFAULT_BUDGET_MS;
+    const budget = watchdogLimitMs(this.spec);
     this.#timer = setInterval(() => {
       const busy = Atomics.load(this.#heartbeat, HB_BUSY) === 1;
       const seq = Atomics.load(this.#heartbeat, HB_SEQ);

@@ -220,10 +220,17 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
         write: (region, offset, data) => native.memoryWrite(region, offset, data),
       });
     }
+    // a wasmtime plugin's BAR accesses are answered by the native server itself
+    const native = this.#native;
+    this.#device.bindDirect?.((route) => {
+      if (route) native.setDirect(route.target, route.bars, route.exclude);
+      else native.setDirect(null, 0, []);
+    });
   }
 
   /** Idempotent: drops the client (device.detach, DMA unmapped, fds closed), unlinks the socket. */
   close(): void {
+    this.#device.bindDirect?.(undefined);
     this.#native.close();
     this.#device.bindMemory?.(undefined);
   }

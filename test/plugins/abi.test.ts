@@ -3,9 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PluginError } from '../../host/errors.js';
 import { readAbi, SUPPORTED_ABI } from '../../host/plugins/abi.js';
-import { v8Engine } from '../../host/plugins/engines/v8.js';
 import { loadPlugin } from '../../host/plugins/loader.js';
-import { CACHE_DIR, pluginBytes, pluginPath } from './support.js';
+import { CACHE_DIR, engine, pluginBytes, pluginPath } from './support.js';
 
 const test = suite('plugin ABI');
 
@@ -118,7 +117,7 @@ test('a component without the device export is refused as invalid', () => {
 });
 
 test('the engine refuses a real 0.2.0 component before transpiling it', async () => {
-  const err = await v8Engine
+  const err = await engine
     .compile(pluginBytes('abi-future'), { cacheDir: CACHE_DIR, name: 'abi-future' })
     .then(
       () => undefined,
@@ -130,7 +129,7 @@ test('the engine refuses a real 0.2.0 component before transpiling it', async ()
 });
 
 test('loadPlugin reports the ABI, world, interfaces and hash of a supported plugin', async () => {
-  const loaded = await loadPlugin(pluginPath('edu'), { cacheDir: CACHE_DIR });
+  const loaded = await loadPlugin(pluginPath('edu'), { engine, cacheDir: CACHE_DIR });
   assert.is(loaded.abi, '0.1.0');
   assert.is(loaded.world, 'emulated-device');
   assert.equal(loaded.exports, ['device']);
@@ -140,7 +139,7 @@ test('loadPlugin reports the ABI, world, interfaces and hash of a supported plug
 });
 
 test('a real 0.1.1 component with memory areas loads as emulated-device-with-memory and declares them', async () => {
-  const loaded = await loadPlugin(pluginPath('scratchpad'), { cacheDir: CACHE_DIR });
+  const loaded = await loadPlugin(pluginPath('scratchpad'), { engine, cacheDir: CACHE_DIR });
   assert.is(loaded.abi, '0.1.1');
   assert.is(loaded.world, 'emulated-device-with-memory');
   assert.equal(loaded.exports, ['memory-areas', 'device']);

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+// The engine interface (engine.ts) on the tier's engine (support.ts): compile, every export,
+// the error boundary (returned errors, traps, poisoning), the memory cap and dispose. Run on
+// both engines; only the trap texts differ, since each engine words its own traps.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,11 +9,19 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PluginError } from '../../host/errors.js';
 import { type PluginInstance, WitError } from '../../host/plugins/engine.js';
-import { v8Engine } from '../../host/plugins/engines/v8.js';
 import { thrown } from '../helpers/thrown.js';
-import { compiledPlugin, fakeHost, MiB, pluginBytes } from './support.js';
+import { compiledPlugin, engine, fakeHost, MiB, onlyOn, pluginBytes } from './support.js';
 
-const test = suite('v8 engine');
+const test = suite(`${engine.name} engine`);
+
+/** How each engine words the traps below (V8's RuntimeError/RangeError, wasmtime's Trap). */
+const TRAP_TEXT = {
+  v8: { unreachable: /RuntimeError: unreachable/, stackOverflow: /Maximum call stack/ },
+  wasmtime: {
+    unreachable: /wasm trap: wasm `unreachable` instruction executed/,
+    stackOverflow: /wasm trap: call stack exhausted/,
+  },
+}[engine.name];
 
 /** What `fn` threw (fails the test if it returned). */
 function assertTrap(err: unknown, exportName: string, match?: RegExp): asserts err is PluginError {
@@ -39,7 +50,7 @@ const EDU_FACT_TIMER = 1;
 
 test('compile reads ABI 0.1.0, the emulated-device world and the imported interfaces', async () => {
   const plugin = await compiledPlugin('edu');
-  assert.is(plugin.engine, 'v8');
+  assert.is(plugin.engine, engine.name);
   assert.is(plugin.abi, '0.1.0');
   assert.is(plugin.world, 'emulated-device');
   assert.equal([...plugin.imports].sort(), ['clock', 'dma', 'irq', 'log']);
@@ -158,7 +169,7 @@ test('unreachable in any export is PluginError trap, and later calls do not ente
     assertTrap(
       thrown(() => call(dev)),
       name,
-      /RuntimeError: unreachable/,
+      TRAP_TEXT.unreachable,
     );
     // A poisoned instance refuses without calling in: the log flood would show up in host.logs.
     assertTrap(
@@ -193,7 +204,7 @@ test('unbounded recursion is a PluginError trap (stack overflow) and the host ca
   assertTrap(
     thrown(() => dev.regionRead(0, 0x18n, 4)),
     'region-read',
-    /Maximum call stack/,
+    TRAP_TEXT.stackOverflow,
   );
   const { dev: fresh } = await hostile();
   assert.is(fresh.regionRead(0, 0n, 4), 0x686f7374n);
@@ -246,30 +257,34 @@ test('a malformed describe() is returned as the plugin gave it (the device model
   assert.is(d.irqs.msiVectors, 3);
 });
 
-test('a second compile is served from the on-disk cache without rewriting it', async () => {
-  const cacheDir = mkdtempSync(join(tmpdir(), 'vfiobox-jco-'));
-  try {
-    const bytes = pluginBytes('edu');
-    await v8Engine.compile(bytes, { cacheDir });
-    const [version] = readdirSync(cacheDir);
-    assert.ok(version, 'a <jco-version> directory');
-    const [sha] = readdirSync(join(cacheDir, version));
-    assert.is(sha?.length, 64);
-    const glue = join(cacheDir, version, sha ?? '', 'plugin.js');
-    const before = statSync(glue).mtimeMs;
-    const again = await v8Engine.compile(bytes, { cacheDir });
-    assert.is(statSync(glue).mtimeMs, before);
-    assert.is(
-      again.instantiate(fakeHost(), { memoryBytes: MiB }).regionRead(0, 0n, 4),
-      0x010000edn,
-    );
-  } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
-  }
-});
+// V8 only: the layout of jco's transpile cache; wasmtime's cache has its own (wasmtime.test.ts).
+onlyOn('v8', test)(
+  'a second compile is served from the on-disk cache without rewriting it',
+  async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'vfiobox-jco-'));
+    try {
+      const bytes = pluginBytes('edu');
+      await engine.compile(bytes, { cacheDir });
+      const [version] = readdirSync(cacheDir);
+      assert.ok(version, 'a <jco-version> directory');
+      const [sha] = readdirSync(join(cacheDir, version));
+      assert.is(sha?.length, 64);
+      const glue = join(cacheDir, version, sha ?? '', 'plugin.js');
+      const before = statSync(glue).mtimeMs;
+      const again = await engine.compile(bytes, { cacheDir });
+      assert.is(statSync(glue).mtimeMs, before);
+      assert.is(
+        again.instantiate(fakeHost(), { memoryBytes: MiB }).regionRead(0, 0n, 4),
+        0x010000edn,
+      );
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('bytes that are not a component are refused with PluginError invalid', async () => {
-  const err = await v8Engine.compile(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])).then(
+  const err = await engine.compile(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])).then(
     () => undefined,
     (e: unknown) => e,
   );

@@ -1,18 +1,55 @@
 // SPDX-License-Identifier: MIT
-// Shared pieces of the plugins tier: where the built fixture components are, a shared compile
-// cache, and a recording fake of the host imports.
+// Shared pieces of the plugins tier: the engine it runs on, where the built fixture components
+// are, a shared compile cache, and a recording fake of the host imports.
+//
+// The engine comes from VFIOBOX_ENGINE (default v8): test/run.mjs runs the same files as tier
+// `plugins` on V8 and as tier `plugins-wasmtime` on wasmtime, so both pass the same tests.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CompiledPlugin, HostImports, LogLevel } from '../../host/plugins/engine.js';
+import type { Callback, Test } from 'uvu';
+import type {
+  CompiledPlugin,
+  Engine,
+  EngineName,
+  HostImports,
+  LogLevel,
+} from '../../host/plugins/engine.js';
 import { WitError } from '../../host/plugins/engine.js';
-import { v8Engine } from '../../host/plugins/engines/v8.js';
+import { engineByName, isEngineName } from '../../host/plugins/engines/index.js';
+
+function engineFromEnv(value: string | undefined): Engine {
+  if (value === undefined || value === '') return engineByName('v8');
+  if (!isEngineName(value)) throw new Error(`VFIOBOX_ENGINE must be v8 or wasmtime (got ${value})`);
+  return engineByName(value);
+}
+
+/** The engine this run of the tier compiles every fixture with. */
+export const engine: Engine = engineFromEnv(process.env.VFIOBOX_ENGINE);
 
 /** The repository root (this file runs from build/test/plugins/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** Shared transpile cache for the tier: keyed by sha256, so a rebuilt plugin never hits a stale entry. */
-export const CACHE_DIR = join(ROOT, 'build', 'cache', 'jco');
+/** An engine's compile cache for the tests: keyed by sha256, so a rebuilt plugin never hits a stale entry. */
+export function cacheDirOf(name: EngineName): string {
+  return join(ROOT, 'build', 'cache', name === 'v8' ? 'jco' : name);
+}
+
+/** The compile cache of `engine`. */
+export const CACHE_DIR = cacheDirOf(engine.name);
+
+/**
+ * For tests of one engine's own machinery (V8: jco's glue, the dma lowering, the transpile
+ * cache; wasmtime: its budget and artifact cache): `test` on that engine's tier, and not
+ * registered at all on the other's, where it does not apply (it is no skip: it runs, in the
+ * tier of its engine). Each use says in one line why.
+ */
+export function onlyOn<T>(
+  name: EngineName,
+  test: Test<T>,
+): (title: string, fn: Callback<T>) => void {
+  return engine.name === name ? test : () => {};
+}
 
 /**
  * build/plugins/<name>.wasm, or an error saying how to build it: a missing fixture fails the
@@ -38,7 +75,7 @@ const compiled = new Map<string, Promise<CompiledPlugin>>();
 export function compiledPlugin(name: string): Promise<CompiledPlugin> {
   let p = compiled.get(name);
   if (!p) {
-    p = v8Engine.compile(pluginBytes(name), { cacheDir: CACHE_DIR, name });
+    p = engine.compile(pluginBytes(name), { cacheDir: CACHE_DIR, name });
     compiled.set(name, p);
   }
   return p;

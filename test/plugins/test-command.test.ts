@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 // `vfiobox test`: replaying the golden traces of test/fixtures/traces, catching a corrupted
-// copy, recording a trace from a script, and the errors for bad input.
+// copy, recording a trace from a script, and the errors for bad input. Every run uses the
+// tier's engine (--engine), so the traces replay the same on V8 and on wasmtime.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isInput, parseTrace } from '../../host/harness/trace.js';
-import { runCli as run } from '../helpers/cli.js';
-import { pluginPath, ROOT } from './support.js';
+import { type CliRun, runCli } from '../helpers/cli.js';
+import { engine, pluginPath, ROOT } from './support.js';
 
 const test = suite('vfiobox test');
+
+const run = (argv: string[]): Promise<CliRun> => runCli([...argv, '--engine', engine.name]);
 
 const GOLDEN = ['edu', 'serial16550'] as const;
 const golden = (name: string) => join(ROOT, 'test', 'fixtures', 'traces', `${name}.jsonl`);
@@ -202,6 +205,13 @@ test('missing arguments are a usage error (exit 2)', async () => {
   const help = await run(['test', '--help']);
   assert.is(help.code, 0);
   assert.match(help.stdout, /^usage: vfiobox test <plugin\.wasm> <trace\.jsonl>/);
+  assert.match(help.stdout, /--engine v8\|wasmtime/);
+});
+
+test('an unknown --engine is a usage error (exit 2) that lists the engines', async () => {
+  const r = await runCli(['test', pluginPath('edu'), golden('edu'), '--engine', 'spidermonkey']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /--engine must be one of v8, wasmtime \(got 'spidermonkey'\)/);
 });
 
 test.run();

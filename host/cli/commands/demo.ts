@@ -12,10 +12,10 @@ import { eduWalk, type Step } from '../../demo/edu-walk.js';
 import { resolvePlugin } from '../../serve/bundled.js';
 import { DeviceSupervisor } from '../../serve/supervisor.js';
 import { VfioUserClient } from '../../vfio-user/client.js';
-import { usageError } from '../format.js';
+import { engineOption, usageError } from '../format.js';
 import type { CliIo, Command } from '../main.js';
 
-const USAGE = `usage: vfiobox demo [--socket PATH] [--plugin P]
+const USAGE = `usage: vfiobox demo [--socket PATH] [--plugin P] [--engine v8|wasmtime]
 
 Serves the bundled edu plugin on a temporary socket and drives it with the built-in vfio-user
 client, step by step: VERSION, device info, config space, BAR0 ident/liveness/factorial,
@@ -25,6 +25,7 @@ DEVICE_RESET. Needs no root, no VM and no hardware.
 options:
   --socket PATH   walk the edu device already served on PATH (e.g. by vfiobox serve edu)
   --plugin P      serve this edu-compatible plugin instead of the bundled one
+  --engine E      the engine that serves it: v8 (default) or wasmtime (docs/plugins.md)
   -h, --help      show this help
 `;
 
@@ -40,12 +41,21 @@ export const demoCommand: Command = {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { socket: { type: 'string' }, plugin: { type: 'string' } },
+      options: {
+        socket: { type: 'string' },
+        plugin: { type: 'string' },
+        engine: { type: 'string' },
+      },
     });
     if (positionals.length)
       throw usageError(`unexpected argument '${positionals[0]}'`, 'see vfiobox demo --help');
-    if (values.socket && values.plugin)
-      throw usageError('--socket and --plugin exclude each other', 'see vfiobox demo --help');
+    if (values.socket && (values.plugin || values.engine)) {
+      throw usageError(
+        '--socket walks a device served elsewhere: --plugin and --engine do not apply',
+        'see vfiobox demo --help',
+      );
+    }
+    const engine = engineOption(values.engine, 'demo');
     let dir: string | undefined;
     let device: DeviceSupervisor | undefined;
     let socketPath = values.socket;
@@ -55,10 +65,13 @@ export const demoCommand: Command = {
         socketPath = join(dir, 'edu.sock');
         const pluginPath = resolvePlugin(values.plugin ?? 'edu');
         io.stderr.write(`vfiobox demo: serving ${pluginPath} on ${socketPath}\n`);
-        device = new DeviceSupervisor({ name: 'edu', pluginPath, socketPath });
+        device = new DeviceSupervisor({ name: 'edu', pluginPath, socketPath, engine });
         device.on('event', (e) => {
-          if (e.event === 'loaded')
-            io.stderr.write(`vfiobox demo: plugin sha256 ${String(e.sha256)}\n`);
+          if (e.event === 'loaded') {
+            io.stderr.write(
+              `vfiobox demo: plugin sha256 ${String(e.sha256)}, engine ${String(e.engine)}\n`,
+            );
+          }
         });
         await device.start();
       }

@@ -6,9 +6,14 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../errors.js';
 import { resolvePlugin } from '../../serve/bundled.js';
-import type { DeviceRunStats, DeviceSpec, ServeEvent } from '../../serve/spec.js';
-import { DEFAULT_BUDGET_MS, DeviceSupervisor } from '../../serve/supervisor.js';
-import { usageError } from '../format.js';
+import {
+  DEFAULT_BUDGET_MS,
+  type DeviceRunStats,
+  type DeviceSpec,
+  type ServeEvent,
+} from '../../serve/spec.js';
+import { DeviceSupervisor } from '../../serve/supervisor.js';
+import { engineOption, usageError } from '../format.js';
 import type { CliIo, Command } from '../main.js';
 
 const USAGE = `usage: vfiobox serve <plugin> --socket <path> [options]
@@ -26,8 +31,11 @@ options:
                          with several devices, .<i> is appended
   --policy FILE          user policy (grants, sha256 pins): docs/plugins.md
   --sha256 HEX           refuse the plugin unless its sha256 is HEX
-  --budget-ms N          longest a plugin call may run before the device is fenced and
-                         its worker restarted (default ${DEFAULT_BUDGET_MS})
+  --engine v8|wasmtime   the engine that runs the plugin (default v8). wasmtime: C plugins,
+                         a call over its budget is stopped in place (a trap); v8: any
+                         plugin, componentize-js (WASI-importing) ones included
+  --budget-ms N          longest a plugin call may run before the device is fenced (default
+                         ${DEFAULT_BUDGET_MS}); on v8 by restarting its worker, on wasmtime by a trap
   --memory-mib N         cap on the plugin's linear memory (default 16)
   --log-json             one JSON object per event on stderr
   --stats-interval S     print stats every S seconds (on a terminal: a live view, default 1)
@@ -67,6 +75,7 @@ function parseServe(args: string[]): ServeOptions {
       stream: { type: 'string' },
       policy: { type: 'string' },
       sha256: { type: 'string' },
+      engine: { type: 'string' },
       'budget-ms': { type: 'string' },
       'memory-mib': { type: 'string' },
       'log-json': { type: 'boolean', default: false },
@@ -96,6 +105,7 @@ function parseServe(args: string[]): ServeOptions {
     : sockets;
   const many = paths.length > 1;
   const memoryMib = positiveInt(values['memory-mib'], '--memory-mib');
+  const engine = engineOption(values.engine, 'serve');
   const specs = paths.map((socketPath, i) => ({
     name: many ? `${base}#${i}` : base,
     pluginPath,
@@ -103,6 +113,7 @@ function parseServe(args: string[]): ServeOptions {
     policyPath: values.policy,
     expectSha256: values.sha256?.toLowerCase(),
     stream: values.stream && many ? `${values.stream}.${i}` : values.stream,
+    engine,
     budgetMs: positiveInt(values['budget-ms'], '--budget-ms'),
     memoryBytes: memoryMib ? memoryMib * 1024 * 1024 : undefined,
   }));

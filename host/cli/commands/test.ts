@@ -19,18 +19,18 @@ import {
   type TraceEvent,
   type TraceMismatch,
 } from '../../harness/trace.js';
-import type { CompiledPlugin } from '../../plugins/engine.js';
+import type { CompiledPlugin, EngineName } from '../../plugins/engine.js';
 import { type Grant, grantFromManifest } from '../../plugins/grants.js';
 import { loadPlugin } from '../../plugins/loader.js';
 import { resolvePlugin } from '../../serve/bundled.js';
-import { usageError } from '../format.js';
+import { engineOption, usageError } from '../format.js';
 import type { CliIo, Command } from '../main.js';
 
 export const TRACE_ERROR = 'ERR_VFIOBOX_TRACE';
 /** Mismatches printed before the rest are summarised in one line. */
 const MAX_SHOWN = 20;
 
-const USAGE = `usage: vfiobox test <plugin.wasm> <trace.jsonl> [--record <script.jsonl>]
+const USAGE = `usage: vfiobox test <plugin.wasm> <trace.jsonl> [--record <script.jsonl>] [--engine E]
 
 Replays a golden trace against the plugin on a virtual clock and compares every read value,
 interrupt, DMA transfer and byte of stream output. Prints "ok <n> events", or each mismatch
@@ -49,6 +49,8 @@ The plugin is granted what its manifest requests; guest RAM is 1 MiB at IOVA 0.
 options:
   --record <script.jsonl>  run the inputs of the script (reads without "value"; outputs in it
                            are ignored) and write the full trace to <trace.jsonl>
+  --engine v8|wasmtime     the engine that runs the plugin (default v8; wasmtime runs C
+                           plugins only: docs/plugins.md "Choosing an engine")
   -h, --help               show this help
 `;
 
@@ -195,8 +197,8 @@ export function formatMismatch(m: TraceMismatch, lines: readonly number[]): stri
   return `mismatch at ${where} ${op}: expected ${show(m.expected)}, actual ${show(m.actual)}\n`;
 }
 
-async function load(pluginArg: string) {
-  const loaded = await loadPlugin(resolvePlugin(pluginArg));
+async function load(pluginArg: string, engine: EngineName) {
+  const loaded = await loadPlugin(resolvePlugin(pluginArg), { engine });
   return {
     compiled: loaded.compiled,
     grant: grantFromManifest(loaded.manifest),
@@ -211,7 +213,7 @@ export const testCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseArgs({
       args,
-      options: { record: { type: 'string' } },
+      options: { record: { type: 'string' }, engine: { type: 'string' } },
       strict: true,
       allowPositionals: true,
     });
@@ -224,9 +226,10 @@ export const testCommand: Command = {
         'usage: vfiobox test <plugin.wasm> <trace.jsonl> [--record <script.jsonl>]',
       );
     }
+    const engine = engineOption(values.engine, 'test');
     if (values.record !== undefined) {
       const script = readTraceFile(values.record, { script: true });
-      const { compiled, grant, memoryBytes } = await load(pluginArg);
+      const { compiled, grant, memoryBytes } = await load(pluginArg, engine);
       const run = runTrace(compiled, grant, script, memoryBytes);
       try {
         writeFileSync(tracePath, formatRecorded(script, run));
@@ -237,7 +240,7 @@ export const testCommand: Command = {
       return 0;
     }
     const trace = readTraceFile(tracePath);
-    const { compiled, grant, memoryBytes } = await load(pluginArg);
+    const { compiled, grant, memoryBytes } = await load(pluginArg, engine);
     const mismatches = compareTraces(
       trace.events,
       runTrace(compiled, grant, trace, memoryBytes).events,

@@ -20,9 +20,8 @@
 // i.e. the state check and try/catch cost nothing measurable (below the run-to-run noise of a
 // few ns). The success path allocates nothing of its own; the glue allocates its result variant.
 
-import { createHash } from 'node:crypto';
 import { PluginError } from '../../errors.js';
-import { type ComponentAbi, readAbi } from '../abi.js';
+import type { ComponentAbi } from '../abi.js';
 import type {
   AccessWidth,
   CompiledPlugin,
@@ -34,9 +33,15 @@ import type {
   MemoryArea,
   PluginInstance,
 } from '../engine.js';
-import { WitError } from '../engine.js';
-import { isWitErrorCase, type WitErrorEnum } from '../errno-map.js';
-import { capModuleMemory, readComponentNames } from '../wasm-binary.js';
+import { capModuleMemory } from '../wasm-binary.js';
+import { readCompileInput } from './compile-input.js';
+import {
+  checkInstantiate,
+  errorText,
+  exportWitError,
+  faultMessage,
+  InstanceLife,
+} from './instance-errors.js';
 import {
   defaultCacheRoot,
   type GlueDevice,
@@ -60,15 +65,7 @@ export interface V8CompileOptions {
 export const v8Engine: Engine = {
   name: 'v8',
   async compile(component: Uint8Array, options: V8CompileOptions = {}): Promise<CompiledPlugin> {
-    const sha256 = createHash('sha256').update(component).digest('hex');
-    const name = options.name ?? `plugin-${sha256.slice(0, 12)}`;
-    let abi: ComponentAbi;
-    try {
-      abi = readAbi(name, readComponentNames(component));
-    } catch (err) {
-      if (err instanceof RangeError) throw new PluginError(name, 'load', 'invalid', err.message);
-      throw err;
-    }
+    const { sha256, name, abi } = readCompileInput(component, options.name);
     const glue = await loadGlue(component, sha256, options.cacheDir ?? defaultCacheRoot());
     return new V8CompiledPlugin(name, abi, glue.instantiate, glue.coreBytes);
   },
@@ -111,26 +108,9 @@ class V8CompiledPlugin implements CompiledPlugin {
     return modules;
   }
 
+  /** limits.budgetMs is ignored: V8 cannot interrupt this thread (the worker watchdog does). */
   instantiate(host: HostImports, limits: InstanceLimits): PluginInstance {
-    if (!Number.isSafeInteger(limits.memoryBytes) || limits.memoryBytes < 0) {
-      throw new RangeError(`limits.memoryBytes: expected a byte count, got ${limits.memoryBytes}`);
-    }
-    if (this.world === 'passthrough-variant' && !host.region) {
-      throw new PluginError(
-        this.name,
-        'instantiate',
-        'denied',
-        'a passthrough-variant plugin needs the region capability and the host gave none',
-      );
-    }
-    if (this.world === 'emulated-device-with-memory' && !host.sharedMemory) {
-      throw new PluginError(
-        this.name,
-        'instantiate',
-        'denied',
-        'an emulated-device-with-memory plugin needs the shared-memory import and the host gave none',
-      );
-    }
+    checkInstantiate(this.name, this.world, host, limits);
     const modules = this.#modules(limits.memoryBytes);
     const instance = new V8Instance(this.name, limits.memoryBytes);
     const getCoreModule = (file: string) => {
@@ -151,35 +131,20 @@ class V8CompiledPlugin implements CompiledPlugin {
   }
 }
 
-const LIVE = 0;
-const POISONED = 1;
-const DISPOSED = 2;
-
-/** The WIT error enum each export's `err` uses (load-state's is a string). */
-const EXPORT_ERRORS: Readonly<Record<string, WitErrorEnum | 'string'>> = {
-  'region-read': 'access-error',
-  'region-write': 'access-error',
-  'load-state': 'string',
-};
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
-}
-
 class V8Instance implements PluginInstance {
-  #state = LIVE;
+  readonly #life: InstanceLife;
   #device: GlueDevice | undefined;
   #areas: GlueMemoryAreas | undefined;
   #memory: WasmMemory | undefined;
   /** Set by a host import that failed with something other than a WitError. */
   #hostFault: string | undefined;
-  #poisonedBy = '';
 
   constructor(
     readonly name: string,
     readonly memoryCapBytes: number,
-  ) {}
+  ) {
+    this.#life = new InstanceLife(name);
+  }
 
   start(run: () => { device?: GlueDevice; memoryAreas?: GlueMemoryAreas }): void {
     try {
@@ -188,7 +153,7 @@ class V8Instance implements PluginInstance {
       this.#device = exports.device;
       this.#areas = exports.memoryAreas;
     } catch (err) {
-      this.#state = POISONED;
+      this.#life.poison('');
       throw err instanceof PluginError
         ? err
         : this.#fault('instantiate', err instanceof wasm.RuntimeError ? 'trap' : 'invalid', err);
@@ -211,10 +176,8 @@ class V8Instance implements PluginInstance {
   }
 
   #fault(exportName: string, kind: 'trap' | 'invalid', err: unknown): PluginError {
-    // A plugin that traps with its memory full most likely ran out of it: say so.
-    const capped = this.memoryBytes() >= this.memoryCapBytes && this.memoryCapBytes > 0;
-    const atCap = capped ? ` (linear memory at its cap of ${this.memoryCapBytes} bytes)` : '';
-    const message = `${this.#hostFault ?? errorText(err)}${atCap}`;
+    const text = this.#hostFault ?? errorText(err);
+    const message = faultMessage(text, this.memoryBytes(), this.memoryCapBytes);
     const error = new PluginError(this.name, exportName, kind, message);
     error.cause = err;
     return error;
@@ -222,40 +185,18 @@ class V8Instance implements PluginInstance {
 
   /** Turns what an export call threw into WitError (a returned `err`) or a poisoning trap. */
   #fail(exportName: string, err: unknown): Error {
-    const errors = EXPORT_ERRORS[exportName];
-    if (
-      this.#hostFault === undefined &&
-      errors &&
-      err instanceof Error &&
-      Object.hasOwn(err, 'payload')
-    ) {
-      const payload = (err as Error & { payload: unknown }).payload;
-      if (errors === 'string' && typeof payload === 'string') return new WitError(payload);
-      if (errors !== 'string' && typeof payload === 'string' && isWitErrorCase(errors, payload)) {
-        return new WitError(payload);
-      }
+    if (this.#hostFault === undefined && err instanceof Error && Object.hasOwn(err, 'payload')) {
+      const returned = exportWitError(exportName, (err as Error & { payload: unknown }).payload);
+      if (returned) return returned;
     }
-    this.#state = POISONED;
     const error = this.#fault(exportName, 'trap', err);
-    this.#poisonedBy = error.message;
+    this.#life.poison(error.message);
     return error;
-  }
-
-  #dead(exportName: string): PluginError {
-    if (this.#state === DISPOSED) {
-      return new PluginError(this.name, exportName, 'invalid', 'the instance was disposed');
-    }
-    return new PluginError(
-      this.name,
-      exportName,
-      'trap',
-      `the instance is poisoned by an earlier fault (${this.#poisonedBy || 'at instantiation'})`,
-    );
   }
 
   #live(exportName: string): GlueDevice {
     const device = this.#device;
-    if (this.#state !== LIVE || !device) throw this.#dead(exportName);
+    if (!this.#life.live || !device) throw this.#life.dead(exportName);
     return device;
   }
 
@@ -361,7 +302,7 @@ class V8Instance implements PluginInstance {
   }
 
   dispose(): void {
-    this.#state = DISPOSED;
+    this.#life.dispose();
     this.#device = undefined;
     this.#areas = undefined;
     this.#memory = undefined;

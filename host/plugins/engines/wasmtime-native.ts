@@ -36,8 +36,8 @@ export interface NativeWasmInstanceOptions {
   /** `x.y.z` of vfiobox:device the component was built against; the host imports are defined
    *  under `vfiobox:device/<interface>@<abi>` */
   abi: string;
-  /** cap on linear memory (sum of all memories) in bytes; a grow beyond it fails (memory.grow
-   *  returns -1, which C plugins see as malloc failing) */
+  /** cap on each linear memory in bytes (a module may have one); a grow beyond it fails
+   *  (memory.grow returns -1, which C plugins see as malloc failing); 0: no cap */
   memoryBytes: number;
   /** per-call wall-clock budget in ms, enforced with epoch interruption; 0 = none */
   budgetMs: number;

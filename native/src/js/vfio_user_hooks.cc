@@ -61,6 +61,7 @@ uint8_t* JsServerHooks::Scratch(uint32_t count) {
 
 int JsServerHooks::RegionRead(uint32_t region, uint64_t offset, uint8_t* out, uint32_t count) {
   if (Gone()) return kAbandoned;  // no handle may be made: no scope is open
+  if (int direct = owner_->DirectRead(region, offset, out, count); direct >= 0) return direct;
   napi_env env = owner_->env_;
   napi_value args[3] = {rawjs::Uint(env, region), rawjs::Number(env, static_cast<double>(offset)),
                         rawjs::Uint(env, count)};
@@ -75,6 +76,7 @@ int JsServerHooks::RegionRead(uint32_t region, uint64_t offset, uint8_t* out, ui
 int JsServerHooks::RegionWrite(uint32_t region, uint64_t offset, const uint8_t* data,
                                uint32_t count) {
   if (Gone()) return kAbandoned;  // no handle may be made: no scope is open
+  if (int direct = owner_->DirectWrite(region, offset, data, count); direct >= 0) return direct;
   napi_env env = owner_->env_;
   uint8_t* scratch = Scratch(count);
   if (scratch == nullptr) return EIO;

@@ -5,6 +5,9 @@
 // synchronously, by vfio_user::ServerCore; the device is reached through JsServerHooks
 // (vfio_user_hooks.cc), one callback scope per poll wakeup (microtasks run once per batch).
 #include "native/src/js/vfio_user_server.h"
+#ifdef VFIOBOX_WASMTIME
+#include "native/src/js/wasmtime.h"  // LiveWasm, for direct_'s destructor
+#endif
 
 #include <poll.h>
 #include <sys/stat.h>
@@ -169,7 +172,8 @@ Napi::Function JsVfioUserServer::Define(Napi::Env env) {
                       InstanceMethod<&JsVfioUserServer::JsTriggerIrq>("triggerIrq"),
                       InstanceMethod<&JsVfioUserServer::JsMemoryRead>("memoryRead"),
                       InstanceMethod<&JsVfioUserServer::JsMemoryWrite>("memoryWrite"),
-                      InstanceMethod<&JsVfioUserServer::JsStats>("stats")});
+                      InstanceMethod<&JsVfioUserServer::JsStats>("stats"),
+                      InstanceMethod<&JsVfioUserServer::JsSetDirect>("setDirect")});
 }
 
 JsVfioUserServer::JsVfioUserServer(const Napi::CallbackInfo& info)
@@ -412,6 +416,7 @@ void JsVfioUserServer::Teardown(bool call_js) {
     host_->DetachThread();
   }
   client_poller_.reset();
+  direct_.target.reset();  // the plugin instance is not ours to keep
   if (hook_registered_) {
     hook_registered_ = false;
     napi_remove_env_cleanup_hook(env_, &JsVfioUserServer::OnEnvCleanup, this);

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "native/src/fd.h"
 #include "native/src/vfio_user/server_core.h"
@@ -39,6 +40,20 @@ struct JsServerCallbacks {
 };
 
 class JsVfioUserServer;
+struct LiveWasm;  // js/wasmtime.h (builds with wasmtime)
+
+/** setDirect's route (vfio_user_direct.cc): BAR accesses a wasmtime instance answers, no JS. */
+struct DirectRoute {
+  struct Range {
+    uint32_t region;
+    uint64_t offset;
+    uint64_t length;
+  };
+  std::shared_ptr<LiveWasm> target;  // empty: no route
+  uint8_t bars = 0;                  // one bit per region 0..5
+  std::vector<Range> exclude;        // accesses overlapping these go through JS
+  uint64_t reads = 0, writes = 0, errors = 0, fallbacks = 0;
+};
 
 /**
  * DeviceHooks that call into JS (raw Node-API, vfio_user_napi.h: never throws). A callback
@@ -97,6 +112,11 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   /** the memory of region info[0] (throws when not attached or not memory-backed) */
   vfio_user::RegionMemory* MemoryOf(const Napi::CallbackInfo& info, const char* op);
   Napi::Value JsStats(const Napi::CallbackInfo& info);
+  Napi::Value JsSetDirect(const Napi::CallbackInfo& info);
+  bool DirectEligible(uint32_t region, uint64_t offset, uint32_t count) const;
+  /** the direct route's answer: 0 or a positive errno; -1: not answered, use the JS hook */
+  int DirectRead(uint32_t region, uint64_t offset, uint8_t* out, uint32_t count);
+  int DirectWrite(uint32_t region, uint64_t offset, const uint8_t* data, uint32_t count);
 
   static void OnListenPoll(void* arg, int status, int events);
   static void OnClientPoll(void* arg, int status, int events);
@@ -140,6 +160,7 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   static constexpr int kInlineBurst = 32;
   static constexpr int kInlineWaitMs = 1;
   static constexpr int kInlineMaxBackoff = 6;  // after misses, wait in 1 of at most 64 wakeups
+  DirectRoute direct_;
   uint64_t callback_errors_ = 0;
   uint64_t inline_served_ = 0;    // requests served by WaitForNextRequest's wait
   uint64_t inline_timeouts_ = 0;  // waits that saw no request

@@ -225,6 +225,10 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("fencedReplies", Num(env, s.fenced_replies));
   out.Set("inlineServed", Num(env, inline_served_));
   out.Set("inlineTimeouts", Num(env, inline_timeouts_));
+  out.Set("directReads", Num(env, direct_.reads));
+  out.Set("directWrites", Num(env, direct_.writes));
+  out.Set("directErrors", Num(env, direct_.errors));
+  out.Set("directFallbacks", Num(env, direct_.fallbacks));
   out.Set("regionReads", Counts(env, s.region_reads));
   out.Set("regionWrites", Counts(env, s.region_writes));
   return out;

@@ -33,6 +33,14 @@ Napi::Error Failure(Napi::Env env, const char* kind, const std::string& message,
   return error;
 }
 
+/** a plain Uint8Array copy (a Buffer's slice() is a view, which the engine interface's users
+ *  do not expect of a Uint8Array) */
+Napi::Uint8Array PlainBytes(Napi::Env env, const uint8_t* data, size_t len) {
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, len);
+  if (len > 0) std::memcpy(buffer.Data(), data, len);
+  return Napi::Uint8Array::New(env, len, buffer, 0);
+}
+
 [[noreturn]] void ThrowOutcome(Napi::Env env, const wasm::Outcome& o) {
   switch (o.kind) {
     case wasm::Outcome::kErr:
@@ -81,7 +89,8 @@ void WriteCache(const std::string& path, const std::vector<uint8_t>& body) {
   std::memcpy(file.data() + 8, &len, 8);
   std::memcpy(file.data() + 16, &sum, 8);
   file.insert(file.end(), body.begin(), body.end());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // pid and thread: workers of one process may compile the same component at once
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(::gettid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   size_t done = 0;
@@ -317,9 +326,7 @@ class JsHost final : public wasm::Host {
 
   Napi::Value U32(uint32_t v) { return Napi::Number::New(env_, v); }
   Napi::Value Big(uint64_t v) { return Napi::BigInt::New(env_, v); }
-  Napi::Value Copy(const uint8_t* data, uint32_t len) {
-    return Napi::Buffer<uint8_t>::Copy(env_, data, len);
-  }
+  Napi::Value Copy(const uint8_t* data, uint32_t len) { return PlainBytes(env_, data, len); }
 
   static HostStatus Bad(const char* what, const char* expected, const Napi::Value& got) {
     return HostStatus::Fault(std::string(what) + " returned " + Describe(got) + ", expected " +
@@ -442,12 +449,12 @@ Napi::Object DescriptionObject(Napi::Env env, const wasm::DeviceDescription& d) 
 // ---------------------------------------------------------------------------------------
 // The classes
 
+/** Tags every WasmInstance object, so LiveWasmOf can tell one from any other object. */
+constexpr napi_type_tag kWasmInstanceTypeTag = {0x5a0c7e21b9d84f13ULL, 0x92e4a6c3d17f0b58ULL};
+
 class JsWasmInstance : public Napi::ObjectWrap<JsWasmInstance> {
  public:
-  struct Init {
-    std::unique_ptr<JsHost> host;
-    std::unique_ptr<wasm::Instance> instance;
-  };
+  using Init = LiveWasm;
 
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "WasmInstance",
@@ -473,16 +480,14 @@ class JsWasmInstance : public Napi::ObjectWrap<JsWasmInstance> {
       throw Napi::TypeError::New(info.Env(), "WasmInstance is made by WasmComponent.instantiate");
     }
     // SAFETY: the External was made by JsWasmComponent::JsInstantiate and transfers Init.
-    std::unique_ptr<Init> init(info[0].As<Napi::External<Init>>().Data());
-    host_ = std::move(init->host);
-    instance_ = std::move(init->instance);
+    live_.reset(info[0].As<Napi::External<Init>>().Data());
+    info.This().As<Napi::Object>().TypeTag(&kWasmInstanceTypeTag);
   }
 
+  const std::shared_ptr<LiveWasm>& live() const { return live_; }
+
  private:
-  wasm::Instance& Live(Napi::Env env) {
-    if (!instance_) ThrowOutcome(env, {wasm::Outcome::kInvalid, "the instance was disposed"});
-    return *instance_;
-  }
+  wasm::Instance& Live(Napi::Env) { return *live_->instance; }
   static void Check(Napi::Env env, const wasm::Outcome& o) {
     if (!o.ok()) ThrowOutcome(env, o);
   }
@@ -534,7 +539,7 @@ class JsWasmInstance : public Napi::ObjectWrap<JsWasmInstance> {
   Napi::Value JsSaveState(const Napi::CallbackInfo& info) {
     std::vector<uint8_t> state;
     Check(info.Env(), Live(info.Env()).SaveState(&state));
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), state.data(), state.size());
+    return PlainBytes(info.Env(), state.data(), state.size());
   }
   Napi::Value JsLoadState(const Napi::CallbackInfo& info) {
     Napi::Uint8Array state = ArgBytes(info[0], "state");
@@ -562,16 +567,14 @@ class JsWasmInstance : public Napi::ObjectWrap<JsWasmInstance> {
     return out;
   }
   Napi::Value JsMemoryBytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(),
-                             instance_ ? static_cast<double>(instance_->MemoryBytes()) : 0);
+    return Napi::Number::New(info.Env(), static_cast<double>(live_->instance->MemoryBytes()));
   }
   Napi::Value JsDispose(const Napi::CallbackInfo& info) {
-    if (instance_) instance_->Dispose();
+    live_->instance->Dispose();  // a direct route holding live_ sees a disposed instance too
     return info.Env().Undefined();
   }
 
-  std::unique_ptr<JsHost> host_;  // outlives instance_ (declared first, destroyed last)
-  std::unique_ptr<wasm::Instance> instance_;
+  std::shared_ptr<LiveWasm> live_;
 };
 
 class JsWasmComponent : public Napi::ObjectWrap<JsWasmComponent> {
@@ -603,7 +606,8 @@ class JsWasmComponent : public Napi::ObjectWrap<JsWasmComponent> {
     options.memory_bytes = ArgUint(opts.Get("memoryBytes"), "options.memoryBytes");
     options.budget_ms =
         static_cast<uint32_t>(ArgUint(opts.Get("budgetMs"), "options.budgetMs", UINT32_MAX));
-    auto init = std::make_unique<JsWasmInstance::Init>();
+    auto init = std::make_unique<LiveWasm>();
+    init->env = env;
     init->host = std::make_unique<JsHost>(env, info[0].As<Napi::Object>());
     std::string why;
     init->instance = wasm::Instance::Create(module_, init->host.get(), options, &why);
@@ -612,8 +616,7 @@ class JsWasmComponent : public Napi::ObjectWrap<JsWasmComponent> {
       throw Failure(env, why.find("trap") != std::string::npos ? "trap" : "invalid", why);
     }
     // SAFETY: the External carries ownership of `init` into the WasmInstance constructor.
-    return Data(env).wasm_instance_ctor.New(
-        {Napi::External<JsWasmInstance::Init>::New(env, init.release())});
+    return Data(env).wasm_instance_ctor.New({Napi::External<LiveWasm>::New(env, init.release())});
   }
 
   std::shared_ptr<wasm::Module> module_;
@@ -632,6 +635,17 @@ Napi::Value JsCompile(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<LiveWasm> LiveWasmOf(Napi::Env env, Napi::Value value) {
+  bool tagged = false;
+  if (!value.IsObject() ||
+      napi_check_object_type_tag(env, value, &kWasmInstanceTypeTag, &tagged) != napi_ok ||
+      !tagged) {
+    return nullptr;
+  }
+  const std::shared_ptr<LiveWasm>& live = JsWasmInstance::Unwrap(value.As<Napi::Object>())->live();
+  return live && live->env == static_cast<napi_env>(env) ? live : nullptr;
+}
 
 Napi::Object CreateWasmtimeExport(Napi::Env env) {
   AddonData& data = Data(env);

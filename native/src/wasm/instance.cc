@@ -26,10 +26,27 @@ constexpr uint64_t kNoDeadline = uint64_t{1} << 62;
 // Tables: a C plugin's indirect-call table has a few hundred entries.
 constexpr int64_t kMaxTableElements = 1 << 16;
 
+/**
+ * One line of a wasmtime message: its root cause (the line after the last "Caused by:", where
+ * the context above it is a backtrace), else its first line.
+ */
+std::string FirstLine(const char* data, size_t size) {
+  std::string all(data, size);
+  size_t at = 0;
+  size_t caused = all.rfind("Caused by:");
+  if (caused != std::string::npos) at = all.find('\n', caused);
+  if (at == std::string::npos) at = 0;
+  while (at < all.size() && (all[at] == '\n' || all[at] == ' ')) at++;
+  size_t end = all.find('\n', at);
+  std::string out = all.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  while (!out.empty() && (out.back() == ':' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 std::string TakeMessage(wasmtime_error_t* error) {
   wasm_name_t msg;
   wasmtime_error_message(error, &msg);
-  std::string out(msg.data, msg.size);
+  std::string out = FirstLine(msg.data, msg.size);
   wasm_byte_vec_delete(&msg);
   wasmtime_error_delete(error);
   return out;
@@ -40,8 +57,8 @@ std::string TakeTrap(wasm_trap_t* trap, uint32_t budget_ms) {
   bool has_code = wasmtime_trap_code(trap, &code);
   wasm_message_t msg;
   wasm_trap_message(trap, &msg);
-  std::string text(msg.data,
-                   msg.size > 0 && msg.data[msg.size - 1] == '\0' ? msg.size - 1 : msg.size);
+  std::string text =
+      FirstLine(msg.data, msg.size > 0 && msg.data[msg.size - 1] == '\0' ? msg.size - 1 : msg.size);
   wasm_byte_vec_delete(&msg);
   wasm_trap_delete(trap);
   if (has_code && code == WASMTIME_TRAP_CODE_INTERRUPT) {
@@ -414,7 +431,7 @@ bool Instance::Realloc(uint32_t align, uint32_t len, uint32_t* ptr) {
 
 Outcome Instance::Dead() const {
   if (state_ == State::kDisposed) return {Outcome::kInvalid, "the instance was disposed"};
-  return {Outcome::kInvalid, "the instance is poisoned by an earlier fault (" + poisoned_by_ + ")"};
+  return {Outcome::kTrap, "the instance is poisoned by an earlier fault (" + poisoned_by_ + ")"};
 }
 
 Outcome Instance::Fail(Outcome::Kind kind, std::string message) {

@@ -34,8 +34,8 @@ struct Outcome {
   enum Kind : uint8_t {
     kOk,
     kErr,      // the export returned err: message is the error case (or load-state's string)
-    kTrap,     // trap, deadline, a host fault, a malformed result: the instance is poisoned
-    kInvalid,  // the instance is disposed, or poisoned by an earlier trap
+    kTrap,     // trap, deadline, a host fault, a malformed result, or poisoned by an earlier one
+    kInvalid,  // the instance is disposed, re-entered, or lacks the export
   };
   Kind kind = kOk;
   std::string message;
