@@ -22,7 +22,7 @@
 // Medians over repetitions (C and JS alternate which goes first), with a GC before each row's
 // sample so that one row's garbage is not charged to the next. Timing never fails anything.
 //
-// Usage: node bench/dma-copy.mjs [--quick] [--reps N]
+// Usage: node bench/dma-copy.mjs [--quick] [--reps N] [--engine v8|wasmtime]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname, tmpdir } from 'node:os';
@@ -55,11 +55,14 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     reps: { type: 'string' },
+    engine: { type: 'string', default: 'v8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node bench/dma-copy.mjs [--quick] [--reps N]\n');
+  process.stdout.write(
+    'usage: node bench/dma-copy.mjs [--quick] [--reps N] [--engine v8|wasmtime]\n',
+  );
   process.exit(0);
 }
 const reps = Number(values.reps ?? (values.quick ? 3 : 9));
@@ -119,6 +122,7 @@ try {
 
   const tmp = mkdtempSync(join(tmpdir(), 'vfiobox-bench-dma-'));
   const loaded = await loadPlugin(join(root, 'build/plugins/edu.wasm'), {
+    engine: values.engine,
     cacheDir: join(tmp, 'jco'),
   });
   const clock = new VirtualClock();
@@ -137,6 +141,7 @@ try {
   };
   // The hostile fixture moves any length with one dma call; it shares edu's DmaSpace.
   const hostileLoaded = await loadPlugin(join(root, 'build/plugins/hostile.wasm'), {
+    engine: values.engine,
     cacheDir: join(tmp, 'jco'),
   });
   const hostile = createPluginDevice({

@@ -22,7 +22,7 @@ const test = onlyOn('wasmtime', suiteTests);
 
 /** hostile.c behaviour codes (BAR0 offsets) and actions (region-write offsets) */
 const B = { OK: 0x00n, TRAP: 0x08n, SPIN: 0x0cn, HOST_LOOP: 0x10n, MEMORY_BOMB: 0x14n } as const;
-const A = { IRQ_RAISE: 0x40n, DMA_READ: 0x44n } as const;
+const A = { IRQ_RAISE: 0x40n, DMA_READ: 0x44n, DMA_WRITE: 0x54n } as const;
 const STATUS = 0x30n;
 const MAGIC = 0x686f7374n;
 /** STATUS after a failed action: 0x100 | the dma-error case's index (types.wit: not-mapped = 0) */
@@ -114,6 +114,45 @@ test('a host import that throws a plain Error traps, naming the import', async (
   );
   assert.match(err.message, /irq\.raise threw Error: host bug/);
   assertPoisoned(dev);
+});
+
+test('dma.readInto and writeFrom copy straight into and out of the plugin, memory lent once', async () => {
+  const host = fakeHost();
+  host.ram.fill(0xff, 0x200, 0x210);
+  const lent: ArrayBuffer[] = [];
+  const reads: [bigint, number][] = [];
+  // the one-copy interface of a real host (the vfio-user server's DmaSpace): the bytes go
+  // between `ram` and the lent plugin memory, and the plain read/write must not be used
+  host.dma.read = () => {
+    throw new Error('dma.read: readInto was there');
+  };
+  host.dma.write = () => {
+    throw new Error('dma.write: writeFrom was there');
+  };
+  host.dma.readInto = (iova, len, target) => {
+    reads.push([iova, len]);
+    const at = target.alloc(len);
+    const memory = target.memory();
+    lent.push(memory);
+    new Uint8Array(memory, at, len).set(host.ram.subarray(Number(iova), Number(iova) + len));
+    return at;
+  };
+  host.dma.writeFrom = (iova, memory, offset, len) => {
+    lent.push(memory);
+    host.ram.set(new Uint8Array(memory, offset, len), Number(iova));
+  };
+  const { dev } = await hostile(host);
+  dev.regionWrite(0, A.DMA_READ, 4, 0x100n); // hostile.c: dma.read(0x100, 16) into its buffer
+  assert.is(dev.regionRead(0, STATUS, 4), 0n);
+  assert.equal(reads, [[0x100n, 16]]);
+  dev.regionWrite(0, A.DMA_WRITE, 4, 0x200n); // hostile.c: dma.write(0x200, 16 zero bytes)
+  assert.is(dev.regionRead(0, STATUS, 4), 0n);
+  assert.equal(
+    [...host.ram.subarray(0x1f0, 0x220)],
+    [...new Array(16).fill(0), ...new Array(16).fill(0), ...new Array(16).fill(0)],
+  );
+  assert.is(lent.length, 2);
+  for (const memory of lent) assert.is(memory.byteLength, 0, 'detached once the import returned');
 });
 
 test('an export returning err is a WitError, not a fault', async () => {

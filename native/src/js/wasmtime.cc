@@ -179,6 +179,7 @@ class JsHost final : public wasm::Host {
     Bind(host, "irq", {{"raise", &irq_raise_}, {"lower", &irq_lower_}, {"isMasked", &irq_masked_}},
          &irq_);
     Bind(host, "dma", {{"read", &dma_read_}, {"write", &dma_write_}}, &dma_);
+    BindOneCopyDma();
     Bind(host, "log", {{"log", &log_}}, &log_obj_);
     Bind(host, "clock",
          {{"nowNs", &now_ns_}, {"setTimer", &set_timer_}, {"cancelTimer", &cancel_timer_}},
@@ -212,15 +213,43 @@ class JsHost final : public wasm::Host {
     *masked = r.As<Napi::Boolean>().Value();
     return s;
   }
+  /** the instance whose memory the one-copy DMA lends out (set once it exists) */
+  void set_instance(wasm::Instance* instance) { instance_ = instance; }
+
   HostStatus DmaRead(uint64_t iova, uint32_t len, wasm::GuestBuffer& out) override {
     Napi::HandleScope scope(env_);
     Napi::Value r;
+    if (!dma_read_into_.IsEmpty() && instance_ != nullptr) {
+      // one copy: the host writes straight into the plugin's memory (DmaTarget)
+      lent_ = &out;
+      lent_at_ = -1;
+      HostStatus s = Call(dma_, dma_read_into_, kDmaEnum, "dma.read",
+                          {Big(iova), U32(len), target_.Value()}, &r);
+      lent_ = nullptr;
+      ReturnMemory();
+      if (s.kind != HostStatus::kOk) return s;
+      if (lent_at_ < 0 || !r.IsNumber() || r.As<Napi::Number>().DoubleValue() != lent_at_) {
+        return Bad("dma.readInto", "the offset its target.alloc returned", r);
+      }
+      return s;
+    }
     HostStatus s = Call(dma_, dma_read_, kDmaEnum, "dma.read", {Big(iova), U32(len)}, &r);
     if (s.kind != HostStatus::kOk) return s;
     return Bytes("dma.read", r, len, out);
   }
   HostStatus DmaWrite(uint64_t iova, const uint8_t* data, uint32_t len) override {
     Napi::HandleScope scope(env_);
+    size_t size = 0;
+    uint8_t* base = instance_ != nullptr ? instance_->memory_data(&size) : nullptr;
+    if (!dma_write_from_.IsEmpty() && base != nullptr && data >= base &&
+        data + len <= base + size) {
+      // one copy: the host reads straight out of the plugin's memory
+      HostStatus s = Call(
+          dma_, dma_write_from_, kDmaEnum, "dma.write",
+          {Big(iova), LendMemory(), U32(static_cast<uint32_t>(data - base)), U32(len)}, nullptr);
+      ReturnMemory();
+      return s;
+    }
     return Call(dma_, dma_write_, kDmaEnum, "dma.write", {Big(iova), Copy(data, len)}, nullptr);
   }
   HostStatus Log(uint8_t level, std::string_view message) override {
@@ -308,6 +337,71 @@ class JsHost final : public wasm::Host {
     Napi::FunctionReference* ref;
   };
 
+  /**
+   * dma.readInto / dma.writeFrom (engine.ts HostImports, optional): the host copies between
+   * client memory and the plugin's memory itself, once. The plugin's memory is lent to JS as
+   * an external ArrayBuffer for the duration of one import call and detached right after, so
+   * nothing can keep it. The DmaTarget's alloc is the plugin's cabi_realloc.
+   */
+  void BindOneCopyDma() {
+    Napi::Object dma = dma_.Value();
+    Napi::Value read_into = dma.Get("readInto");
+    Napi::Value write_from = dma.Get("writeFrom");
+    if (read_into.IsFunction()) dma_read_into_ = Napi::Persistent(read_into.As<Napi::Function>());
+    if (write_from.IsFunction()) {
+      dma_write_from_ = Napi::Persistent(write_from.As<Napi::Function>());
+    }
+    Napi::Object target = Napi::Object::New(env_);
+    target.Set("alloc", Napi::Function::New(env_, &JsHost::TargetAlloc, "alloc", this));
+    target.Set("memory", Napi::Function::New(env_, &JsHost::TargetMemory, "memory", this));
+    target_ = Napi::Persistent(target);
+  }
+
+  static Napi::Value TargetAlloc(const Napi::CallbackInfo& info) {
+    auto* self = static_cast<JsHost*>(info.Data());
+    Napi::Env env = info.Env();
+    auto len = static_cast<uint32_t>(ArgUint(info[0], "len", UINT32_MAX));
+    if (self->lent_ == nullptr || self->lent_at_ >= 0) {
+      throw Napi::Error::New(env, "DmaTarget.alloc: called outside its dma.read, or twice");
+    }
+    uint8_t* at = self->lent_->Alloc(len);
+    size_t size = 0;
+    uint8_t* base = self->instance_->memory_data(&size);
+    if (at == nullptr || base == nullptr) {
+      throw Napi::Error::New(env, "DmaTarget.alloc: the plugin could not allocate the result");
+    }
+    self->lent_at_ = static_cast<double>(at - base);
+    return Napi::Number::New(env, self->lent_at_);
+  }
+
+  static Napi::Value TargetMemory(const Napi::CallbackInfo& info) {
+    auto* self = static_cast<JsHost*>(info.Data());
+    if (self->lent_ == nullptr) {
+      throw Napi::Error::New(info.Env(), "DmaTarget.memory: called outside its dma.read");
+    }
+    return self->LendMemory();
+  }
+
+  /** the plugin's memory as an external ArrayBuffer, detached by ReturnMemory */
+  Napi::Value LendMemory() {
+    size_t size = 0;
+    uint8_t* base = instance_->memory_data(&size);
+    napi_value ab = nullptr;
+    // SAFETY: base/size are the plugin's memory now; it cannot move or shrink while this
+    // import runs (no wasm runs, and wasmtime grows memories in place within their
+    // reservation), and ReturnMemory detaches the buffer before the import returns.
+    if (napi_create_external_arraybuffer(env_, base, size, nullptr, nullptr, &ab) != napi_ok) {
+      throw Napi::Error::New(env_, "could not lend the plugin's memory");
+    }
+    lent_buffers_.push_back(Napi::Persistent(Napi::Value(env_, ab).As<Napi::Object>()));
+    return Napi::Value(env_, ab);
+  }
+
+  void ReturnMemory() {
+    for (Napi::ObjectReference& ref : lent_buffers_) napi_detach_arraybuffer(env_, ref.Value());
+    lent_buffers_.clear();
+  }
+
   void Bind(Napi::Object host, const char* iface, std::initializer_list<Method> methods,
             Napi::ObjectReference* obj) {
     Napi::Value v = host.Get(iface);
@@ -392,6 +486,13 @@ class JsHost final : public wasm::Host {
   Napi::FunctionReference irq_raise_, irq_lower_, irq_masked_, dma_read_, dma_write_, log_;
   Napi::FunctionReference now_ns_, set_timer_, cancel_timer_, stream_write_, stream_read_;
   Napi::FunctionReference region_read_, region_write_, shared_read_, shared_write_;
+  // one-copy DMA (BindOneCopyDma)
+  Napi::FunctionReference dma_read_into_, dma_write_from_;
+  Napi::ObjectReference target_;
+  wasm::Instance* instance_ = nullptr;
+  wasm::GuestBuffer* lent_ = nullptr;  // the dma.read in progress
+  double lent_at_ = -1;                // the offset its alloc returned
+  std::vector<Napi::ObjectReference> lent_buffers_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -610,7 +711,9 @@ class JsWasmComponent : public Napi::ObjectWrap<JsWasmComponent> {
     init->env = env;
     init->host = std::make_unique<JsHost>(env, info[0].As<Napi::Object>());
     std::string why;
-    init->instance = wasm::Instance::Create(module_, init->host.get(), options, &why);
+    auto* host = static_cast<JsHost*>(init->host.get());
+    init->instance = wasm::Instance::Create(module_, host, options, &why);
+    if (init->instance) host->set_instance(init->instance.get());
     if (!init->instance) {
       // a trap while starting (a start function, _initialize) is the plugin's fault
       throw Failure(env, why.find("trap") != std::string::npos ? "trap" : "invalid", why);
