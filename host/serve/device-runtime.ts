@@ -251,6 +251,7 @@ function runStats(spec: DeviceSpec, model: DeviceModel, server: VfioUserServer):
     requests: s.requests,
     errors: s.errors,
     regionAccesses,
+    directAccesses: s.directReads + s.directWrites,
     watchdogRestarts: 0,
   };
 }

@@ -70,6 +70,8 @@ export interface DeviceRunStats {
   errors: Record<string, number>;
   /** BAR/config accesses by region index */
   regionAccesses: Record<string, number>;
+  /** BAR accesses the native server answered by calling a wasmtime plugin itself (no JS) */
+  directAccesses: number;
   /** worker restarts by the watchdog (budget overruns, crashes) */
   watchdogRestarts: number;
 }

@@ -155,6 +155,18 @@ test('dma.readInto and writeFrom copy straight into and out of the plugin, memor
   for (const memory of lent) assert.is(memory.byteLength, 0, 'detached once the import returned');
 });
 
+test('a saved state is a plain Uint8Array: a slice is a copy, not a view', async () => {
+  const { dev } = await hostile();
+  const state = dev.saveState();
+  assert.is(Object.getPrototypeOf(state), Uint8Array.prototype, 'not a Node Buffer');
+  const copy = state.slice();
+  copy.fill(0x58);
+  assert.ok(
+    state.length === 0 || state.some((b) => b !== 0x58),
+    'editing the slice left the state alone',
+  );
+});
+
 test('an export returning err is a WitError, not a fault', async () => {
   const { dev } = await hostile();
   const err = thrown(() => dev.regionRead(0, 0x04n, 4));

@@ -83,8 +83,8 @@ class FakeInstance implements NativeWasmInstance {
   regionWrite = () => this.#call(undefined);
   reset = () => this.#call(undefined);
   timer = () => this.#call(undefined);
-  // a Node Buffer, as the native side returns
-  saveState = () => this.#call(Buffer.from([1, 2, 3, 4]));
+  // a plain Uint8Array, as the native side returns
+  saveState = () => this.#call(new Uint8Array([1, 2, 3, 4]));
   loadState = () => this.#call(undefined);
   streamReady = () => this.#call(undefined);
   memoryAreas = () => this.#call(this.areas());
@@ -304,14 +304,6 @@ test('a trap with the memory at its cap says so', async () => {
   fake.instance.fail = failure('trap', 'wasm trap: wasm `unreachable` instruction executed');
   const err = thrown(() => dev.regionRead(0, 0x14n, 4)) as PluginError;
   assert.match(err.message, /\(linear memory at its cap of 1048576 bytes\)$/);
-});
-
-test('a saved state behaves as a Uint8Array: a slice is a copy, not a view', async () => {
-  const { dev } = await instance();
-  const state = dev.saveState();
-  const copy = state.slice();
-  copy[0] = 0x58;
-  assert.equal([...state], [1, 2, 3, 4]);
 });
 
 test('memoryAreas: none exported is []; memoryBytes delegates', async () => {

@@ -161,6 +161,7 @@ export function formatStats(
     `${s.name.padEnd(12)} ${s.connected ? 'connected   ' : 'waiting     '}`,
     `req ${sum(s.requests)}`,
     `${rates.join(' ') || 'no accesses'}`,
+    ...(s.directAccesses > 0 ? [`direct ${s.directAccesses}`] : []),
     `irqs ${d.irqs}`,
     `denied ${sum(d.denied)}`,
     `fences ${d.fences}${d.fenced ? ' (FENCED)' : ''}`,

@@ -23,10 +23,7 @@
 import { PluginError } from '../../errors.js';
 import type { ComponentAbi } from '../abi.js';
 import type {
-  AccessWidth,
   CompiledPlugin,
-  ConfigWidth,
-  DeviceDescription,
   Engine,
   HostImports,
   InstanceLimits,
@@ -35,6 +32,7 @@ import type {
 } from '../engine.js';
 import { capModuleMemory } from '../wasm-binary.js';
 import { readCompileInput } from './compile-input.js';
+import { GuardedInstance } from './guarded-instance.js';
 import {
   checkInstantiate,
   errorText,
@@ -131,7 +129,7 @@ class V8CompiledPlugin implements CompiledPlugin {
   }
 }
 
-class V8Instance implements PluginInstance {
+class V8Instance extends GuardedInstance<GlueDevice> implements PluginInstance {
   readonly #life: InstanceLife;
   #device: GlueDevice | undefined;
   #areas: GlueMemoryAreas | undefined;
@@ -143,6 +141,7 @@ class V8Instance implements PluginInstance {
     readonly name: string,
     readonly memoryCapBytes: number,
   ) {
+    super();
     this.#life = new InstanceLife(name);
   }
 
@@ -184,7 +183,7 @@ class V8Instance implements PluginInstance {
   }
 
   /** Turns what an export call threw into WitError (a returned `err`) or a poisoning trap. */
-  #fail(exportName: string, err: unknown): Error {
+  protected fail(exportName: string, err: unknown): Error {
     if (this.#hostFault === undefined && err instanceof Error && Object.hasOwn(err, 'payload')) {
       const returned = exportWitError(exportName, (err as Error & { payload: unknown }).payload);
       if (returned) return returned;
@@ -194,110 +193,20 @@ class V8Instance implements PluginInstance {
     return error;
   }
 
-  #live(exportName: string): GlueDevice {
+  protected live(exportName: string): GlueDevice {
     const device = this.#device;
     if (!this.#life.live || !device) throw this.#life.dead(exportName);
     return device;
   }
 
-  describe(): DeviceDescription {
-    const device = this.#live('describe');
-    try {
-      return device.describe();
-    } catch (err) {
-      throw this.#fail('describe', err);
-    }
-  }
-
-  configRead(offset: number, width: ConfigWidth): number {
-    const device = this.#live('config-read');
-    try {
-      return device.configRead(offset, width);
-    } catch (err) {
-      throw this.#fail('config-read', err);
-    }
-  }
-
-  configWrite(offset: number, width: ConfigWidth, value: number): void {
-    const device = this.#live('config-write');
-    try {
-      device.configWrite(offset, width, value);
-    } catch (err) {
-      throw this.#fail('config-write', err);
-    }
-  }
-
-  regionRead(bar: number, offset: bigint, width: AccessWidth): bigint {
-    const device = this.#live('region-read');
-    try {
-      return device.regionRead(bar, offset, width);
-    } catch (err) {
-      throw this.#fail('region-read', err);
-    }
-  }
-
-  regionWrite(bar: number, offset: bigint, width: AccessWidth, value: bigint): void {
-    const device = this.#live('region-write');
-    try {
-      device.regionWrite(bar, offset, width, value);
-    } catch (err) {
-      throw this.#fail('region-write', err);
-    }
-  }
-
-  reset(): void {
-    const device = this.#live('reset');
-    try {
-      device.reset();
-    } catch (err) {
-      throw this.#fail('reset', err);
-    }
-  }
-
-  timer(id: number): void {
-    const device = this.#live('timer');
-    try {
-      device.timer(id);
-    } catch (err) {
-      throw this.#fail('timer', err);
-    }
-  }
-
-  saveState(): Uint8Array {
-    const device = this.#live('save-state');
-    try {
-      return device.saveState();
-    } catch (err) {
-      throw this.#fail('save-state', err);
-    }
-  }
-
-  loadState(state: Uint8Array): void {
-    const device = this.#live('load-state');
-    try {
-      device.loadState(state);
-    } catch (err) {
-      throw this.#fail('load-state', err);
-    }
-  }
-
-  streamReady(): void {
-    const device = this.#live('stream-ready');
-    try {
-      device.streamReady();
-    } catch (err) {
-      throw this.#fail('stream-ready', err);
-    }
-  }
-
   memoryAreas(): MemoryArea[] {
-    this.#live('memory-areas.areas');
+    this.live('memory-areas.areas');
     const areas = this.#areas;
     if (!areas) return [];
     try {
       return areas.areas();
     } catch (err) {
-      throw this.#fail('memory-areas.areas', err);
+      throw this.fail('memory-areas.areas', err);
     }
   }
 

@@ -3,7 +3,8 @@
 // embedded in the core, so a plugin call is a C call and never enters V8. This file is the
 // contract between native/src/js/wasmtime.cc and host/plugins/engines/wasmtime.ts.
 //
-// Everything here is synchronous and on the calling thread, except compile. Values follow the
+// Everything here is synchronous and on the calling thread, except compile. Bytes handed to
+// JS are plain Uint8Arrays (never Node Buffers, whose slice() is a view). Values follow the
 // engine interface (engine.ts): jco's naming, u64 as bigint, enum cases as kebab-case strings.
 // The host imports are the grant-checked HostImports object itself; a host function that throws
 // a WitError (an Error whose `name` is 'WitError' and whose `code` is a case of the import's

@@ -24,10 +24,7 @@ import { createLogger } from '../../log.js';
 import { loadNative } from '../../native/binding.js';
 import type { ComponentAbi } from '../abi.js';
 import type {
-  AccessWidth,
   CompiledPlugin,
-  ConfigWidth,
-  DeviceDescription,
   Engine,
   HostImports,
   InstanceLimits,
@@ -36,6 +33,7 @@ import type {
 } from '../engine.js';
 import { componentMemories, type MemoryLimits, memoryCapRefusal } from '../wasm-binary.js';
 import { readCompileInput } from './compile-input.js';
+import { GuardedInstance } from './guarded-instance.js';
 import {
   checkInstantiate,
   errorText,
@@ -163,16 +161,6 @@ export function wasmtimeEngineOver(native: (plugin: string) => NativeWasmtime): 
  */
 export const wasmtimeEngine: Engine = wasmtimeEngineOver(loadWasmtime);
 
-/**
- * `bytes` as a plain Uint8Array, without copying. The native side hands out Node Buffers, whose
- * slice() is a view (Buffer.prototype.slice), where engine.ts promises a Uint8Array, whose
- * slice() copies: a caller that edits a slice of a saved state must not edit the state.
- */
-function plainBytes(bytes: Uint8Array): Uint8Array {
-  if (Object.getPrototypeOf(bytes) === Uint8Array.prototype) return bytes;
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function checkBudget(budgetMs: number | undefined): number {
   const ms = budgetMs ?? 0;
   if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_BUDGET_MS) {
@@ -225,7 +213,7 @@ class WasmtimeCompiledPlugin implements CompiledPlugin {
  * The engine.ts instance over one native instance (one wasmtime store). The success path is
  * the state check and the native call: no closure, no allocation of its own.
  */
-class WasmtimeInstance implements PluginInstance {
+class WasmtimeInstance extends GuardedInstance<NativeWasmInstance> implements PluginInstance {
   readonly #life: InstanceLife;
   readonly #inner: NativeWasmInstance;
 
@@ -234,6 +222,7 @@ class WasmtimeInstance implements PluginInstance {
     inner: NativeWasmInstance,
     readonly memoryCapBytes: number,
   ) {
+    super();
     this.#life = new InstanceLife(name);
     this.#inner = inner;
   }
@@ -246,13 +235,13 @@ class WasmtimeInstance implements PluginInstance {
     return this.#life.live ? this.#inner : undefined;
   }
 
-  #live(exportName: string): NativeWasmInstance {
+  protected live(exportName: string): NativeWasmInstance {
     if (!this.#life.live) throw this.#life.dead(exportName);
     return this.#inner;
   }
 
   /** Turns what a call threw into WitError (the export's returned err) or a poisoning fault. */
-  #fail(exportName: string, err: unknown): Error {
+  protected fail(exportName: string, err: unknown): Error {
     const native = isNativeWasmFailure(err);
     if (native && err.vfioboxKind === 'wit') {
       const returned = exportWitError(exportName, err.code);
@@ -271,103 +260,13 @@ class WasmtimeInstance implements PluginInstance {
     return error;
   }
 
-  describe(): DeviceDescription {
-    const inner = this.#live('describe');
-    try {
-      return inner.describe();
-    } catch (err) {
-      throw this.#fail('describe', err);
-    }
-  }
-
-  configRead(offset: number, width: ConfigWidth): number {
-    const inner = this.#live('config-read');
-    try {
-      return inner.configRead(offset, width);
-    } catch (err) {
-      throw this.#fail('config-read', err);
-    }
-  }
-
-  configWrite(offset: number, width: ConfigWidth, value: number): void {
-    const inner = this.#live('config-write');
-    try {
-      inner.configWrite(offset, width, value);
-    } catch (err) {
-      throw this.#fail('config-write', err);
-    }
-  }
-
-  regionRead(bar: number, offset: bigint, width: AccessWidth): bigint {
-    const inner = this.#live('region-read');
-    try {
-      return inner.regionRead(bar, offset, width);
-    } catch (err) {
-      throw this.#fail('region-read', err);
-    }
-  }
-
-  regionWrite(bar: number, offset: bigint, width: AccessWidth, value: bigint): void {
-    const inner = this.#live('region-write');
-    try {
-      inner.regionWrite(bar, offset, width, value);
-    } catch (err) {
-      throw this.#fail('region-write', err);
-    }
-  }
-
-  reset(): void {
-    const inner = this.#live('reset');
-    try {
-      inner.reset();
-    } catch (err) {
-      throw this.#fail('reset', err);
-    }
-  }
-
-  timer(id: number): void {
-    const inner = this.#live('timer');
-    try {
-      inner.timer(id);
-    } catch (err) {
-      throw this.#fail('timer', err);
-    }
-  }
-
-  saveState(): Uint8Array {
-    const inner = this.#live('save-state');
-    try {
-      return plainBytes(inner.saveState());
-    } catch (err) {
-      throw this.#fail('save-state', err);
-    }
-  }
-
-  loadState(state: Uint8Array): void {
-    const inner = this.#live('load-state');
-    try {
-      inner.loadState(state);
-    } catch (err) {
-      throw this.#fail('load-state', err);
-    }
-  }
-
-  streamReady(): void {
-    const inner = this.#live('stream-ready');
-    try {
-      inner.streamReady();
-    } catch (err) {
-      throw this.#fail('stream-ready', err);
-    }
-  }
-
   memoryAreas(): MemoryArea[] {
-    const inner = this.#live('memory-areas.areas');
+    const inner = this.live('memory-areas.areas');
     try {
       // undefined: the component exports no memory-areas, so the device has none
       return inner.memoryAreas() ?? [];
     } catch (err) {
-      throw this.#fail('memory-areas.areas', err);
+      throw this.fail('memory-areas.areas', err);
     }
   }
 
