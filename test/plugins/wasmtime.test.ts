@@ -116,7 +116,7 @@ test('a host import that throws a plain Error traps, naming the import', async (
   assertPoisoned(dev);
 });
 
-test('dma.readInto and writeFrom copy straight into and out of the plugin, memory lent once', async () => {
+test('dma.readInto and writeFrom copy straight into and out of the plugin; the lent memory dies with it', async () => {
   const host = fakeHost();
   host.ram.fill(0xff, 0x200, 0x210);
   const lent: ArrayBuffer[] = [];
@@ -152,7 +152,10 @@ test('dma.readInto and writeFrom copy straight into and out of the plugin, memor
     [...new Array(16).fill(0), ...new Array(16).fill(0), ...new Array(16).fill(0)],
   );
   assert.is(lent.length, 2);
-  for (const memory of lent) assert.is(memory.byteLength, 0, 'detached once the import returned');
+  assert.is(lent[0], lent[1], 'one buffer lent while the memory keeps its size');
+  assert.is(lent[0]?.byteLength, dev.memoryBytes?.());
+  dev.dispose();
+  assert.is(lent[0]?.byteLength, 0, 'detached with the instance: it cannot outlive the memory');
 });
 
 test('a saved state is a plain Uint8Array: a slice is a copy, not a view', async () => {

@@ -195,6 +195,10 @@ class JsHost final : public wasm::Host {
     }
   }
 
+  ~JsHost() override { DetachLent(); }
+  /** the instance was disposed: no lent buffer may outlive its memory */
+  void InstanceGone() { DetachLent(); }
+
   bool has_region() const override { return has_region_; }
   bool has_shared_memory() const override { return has_shared_; }
 
@@ -226,7 +230,6 @@ class JsHost final : public wasm::Host {
       HostStatus s = Call(dma_, dma_read_into_, kDmaEnum, "dma.read",
                           {Big(iova), U32(len), target_.Value()}, &r);
       lent_ = nullptr;
-      ReturnMemory();
       if (s.kind != HostStatus::kOk) return s;
       if (lent_at_ < 0 || !r.IsNumber() || r.As<Napi::Number>().DoubleValue() != lent_at_) {
         return Bad("dma.readInto", "the offset its target.alloc returned", r);
@@ -247,7 +250,6 @@ class JsHost final : public wasm::Host {
       HostStatus s = Call(
           dma_, dma_write_from_, kDmaEnum, "dma.write",
           {Big(iova), LendMemory(), U32(static_cast<uint32_t>(data - base)), U32(len)}, nullptr);
-      ReturnMemory();
       return s;
     }
     return Call(dma_, dma_write_, kDmaEnum, "dma.write", {Big(iova), Copy(data, len)}, nullptr);
@@ -382,24 +384,37 @@ class JsHost final : public wasm::Host {
     return self->LendMemory();
   }
 
-  /** the plugin's memory as an external ArrayBuffer, detached by ReturnMemory */
+  /**
+   * The plugin's memory as an external ArrayBuffer. One buffer is kept while the memory keeps
+   * its base and size (creating one costs more than the rest of a small dma call); it is
+   * detached when the memory grows, and when the host goes (the instance was disposed), so no
+   * JS object ever reaches memory that is not the plugin's any more. Only the host's own
+   * (trusted) import code sees it: a plugin cannot reach JS objects.
+   */
   Napi::Value LendMemory() {
     size_t size = 0;
     uint8_t* base = instance_->memory_data(&size);
+    if (!lent_memory_.IsEmpty() && base == lent_base_ && size == lent_size_) {
+      return lent_memory_.Value();
+    }
+    DetachLent();
     napi_value ab = nullptr;
-    // SAFETY: base/size are the plugin's memory now; it cannot move or shrink while this
-    // import runs (no wasm runs, and wasmtime grows memories in place within their
-    // reservation), and ReturnMemory detaches the buffer before the import returns.
+    // SAFETY: base/size are the plugin's memory now. wasmtime grows a memory in place within
+    // its reservation and never shrinks it, and the buffer is detached before the memory
+    // changes size (checked at every lend) or goes (~JsHost runs before the store is freed).
     if (napi_create_external_arraybuffer(env_, base, size, nullptr, nullptr, &ab) != napi_ok) {
       throw Napi::Error::New(env_, "could not lend the plugin's memory");
     }
-    lent_buffers_.push_back(Napi::Persistent(Napi::Value(env_, ab).As<Napi::Object>()));
-    return Napi::Value(env_, ab);
+    lent_memory_ = Napi::Persistent(Napi::Value(env_, ab).As<Napi::Object>());
+    lent_base_ = base;
+    lent_size_ = size;
+    return lent_memory_.Value();
   }
 
-  void ReturnMemory() {
-    for (Napi::ObjectReference& ref : lent_buffers_) napi_detach_arraybuffer(env_, ref.Value());
-    lent_buffers_.clear();
+  void DetachLent() {
+    if (lent_memory_.IsEmpty()) return;
+    napi_detach_arraybuffer(env_, lent_memory_.Value());
+    lent_memory_.Reset();
   }
 
   void Bind(Napi::Object host, const char* iface, std::initializer_list<Method> methods,
@@ -492,7 +507,9 @@ class JsHost final : public wasm::Host {
   wasm::Instance* instance_ = nullptr;
   wasm::GuestBuffer* lent_ = nullptr;  // the dma.read in progress
   double lent_at_ = -1;                // the offset its alloc returned
-  std::vector<Napi::ObjectReference> lent_buffers_;
+  Napi::ObjectReference lent_memory_;  // LendMemory's buffer, while base and size hold
+  uint8_t* lent_base_ = nullptr;
+  size_t lent_size_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -672,6 +689,7 @@ class JsWasmInstance : public Napi::ObjectWrap<JsWasmInstance> {
   }
   Napi::Value JsDispose(const Napi::CallbackInfo& info) {
     live_->instance->Dispose();  // a direct route holding live_ sees a disposed instance too
+    static_cast<JsHost*>(live_->host.get())->InstanceGone();  // the memory is gone
     return info.Env().Undefined();
   }
 
