@@ -12,7 +12,8 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLogger } from '../../log.js';
-import type { DeviceDescription, MemoryArea } from '../engine.js';
+import type { MemoryArea } from '../engine.js';
+import type { DeviceCalls } from './guarded-instance.js';
 import type { WasmImports, WasmInstance, WasmModule } from './wasm-api.js';
 
 const log = createLogger('plugins');
@@ -144,15 +145,5 @@ export interface GlueMemoryAreas {
   areas(): MemoryArea[];
 }
 
-export interface GlueDevice {
-  describe(): DeviceDescription;
-  configRead(offset: number, width: number): number;
-  configWrite(offset: number, width: number, value: number): void;
-  regionRead(bar: number, offset: bigint, width: number): bigint;
-  regionWrite(bar: number, offset: bigint, width: number, value: bigint): void;
-  reset(): void;
-  timer(id: number): void;
-  saveState(): Uint8Array;
-  loadState(state: Uint8Array): void;
-  streamReady(): void;
-}
+/** The device export as jco's glue gives it: the calls every engine makes (guarded-instance.ts). */
+export type GlueDevice = DeviceCalls;

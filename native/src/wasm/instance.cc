@@ -177,6 +177,22 @@ struct Reader {
     }
     return Has(ptr, uint64_t{count} * elem);
   }
+  /** the (ptr, len) of a list at `at`, checked as `count` elements of `elem` bytes */
+  bool ListAt(uint64_t at, uint32_t elem, uint32_t align, uint32_t* ptr, uint32_t* count) {
+    *ptr = Load<uint32_t>(at);
+    *count = Load<uint32_t>(at + 4);
+    return bad.empty() && List(*ptr, *count, elem, align);
+  }
+  /** count types.claimed-range / memory-area records at ptr (List-checked) */
+  void Ranges(uint32_t ptr, uint32_t count, std::vector<ClaimedRange>* out) {
+    using R = canon::RangeLayout;
+    out->resize(count);
+    for (uint32_t i = 0; i < count && bad.empty(); i++) {
+      uint64_t at = ptr + uint64_t{i} * canon::kRangeSize;
+      (*out)[i] = {Load<uint8_t>(at + offsetof(R, bar)), Load<uint64_t>(at + offsetof(R, offset)),
+                   Load<uint64_t>(at + offsetof(R, length_bytes))};
+    }
+  }
   bool Area(uint32_t ptr, uint32_t len, uint32_t align) {
     if (ptr % align != 0) {
       if (bad.empty()) bad = "a return area is not aligned";
@@ -521,9 +537,9 @@ Outcome Instance::Describe(DeviceDescription* out) {
     out->subsystem_id = r.Load<uint16_t>(ptr + offsetof(L, subsystem_id));
     out->class_code = r.Load<uint32_t>(ptr + offsetof(L, class_code));
     out->revision = r.Load<uint8_t>(ptr + offsetof(L, revision));
-    uint32_t bars_ptr = r.Load<uint32_t>(ptr + offsetof(L, bars));
-    uint32_t bars_len = r.Load<uint32_t>(ptr + offsetof(L, bars) + 4);
-    if (r.List(bars_ptr, bars_len, canon::kBarSize, canon::kBarAlign)) {
+    uint32_t bars_ptr = 0, bars_len = 0;
+    if (r.ListAt(ptr + offsetof(L, bars), canon::kBarSize, canon::kBarAlign, &bars_ptr,
+                 &bars_len)) {
       using B = canon::BarDescriptionLayout;
       out->bars.resize(bars_len);
       for (uint32_t i = 0; i < bars_len && r.bad.empty(); i++) {
@@ -550,17 +566,10 @@ Outcome Instance::Describe(DeviceDescription* out) {
           r.Load<uint32_t>(m + offsetof(M, table_offset)),
           r.Load<uint8_t>(m + offsetof(M, pba_bar)), r.Load<uint32_t>(m + offsetof(M, pba_offset))};
     }
-    uint32_t ranges_ptr = r.Load<uint32_t>(ptr + offsetof(L, claimed_ranges));
-    uint32_t ranges_len = r.Load<uint32_t>(ptr + offsetof(L, claimed_ranges) + 4);
-    if (r.List(ranges_ptr, ranges_len, canon::kRangeSize, canon::kRangeAlign)) {
-      using R = canon::RangeLayout;
-      out->claimed_ranges.resize(ranges_len);
-      for (uint32_t i = 0; i < ranges_len && r.bad.empty(); i++) {
-        uint64_t at = ranges_ptr + uint64_t{i} * canon::kRangeSize;
-        out->claimed_ranges[i] = {r.Load<uint8_t>(at + offsetof(R, bar)),
-                                  r.Load<uint64_t>(at + offsetof(R, offset)),
-                                  r.Load<uint64_t>(at + offsetof(R, length_bytes))};
-      }
+    uint32_t ranges_ptr = 0, ranges_len = 0;
+    if (r.ListAt(ptr + offsetof(L, claimed_ranges), canon::kRangeSize, canon::kRangeAlign,
+                 &ranges_ptr, &ranges_len)) {
+      r.Ranges(ranges_ptr, ranges_len, &out->claimed_ranges);
     }
   }
   return Lifted(ReaderOutcome(r), canon::kDescribe, ptr);
@@ -656,10 +665,9 @@ Outcome Instance::SaveState(std::vector<uint8_t>* out) {
   size_t size = 0;
   const uint8_t* base = memory_data(&size);
   Reader r{base, size, {}};
-  if (r.Area(ptr, canon::kListSize, canon::kListAlign)) {
-    uint32_t data = r.Load<uint32_t>(ptr);
-    uint32_t len = r.Load<uint32_t>(ptr + 4);
-    if (r.List(data, len, 1, 1)) out->assign(base + data, base + data + len);
+  uint32_t data = 0, len = 0;
+  if (r.Area(ptr, canon::kListSize, canon::kListAlign) && r.ListAt(ptr, 1, 1, &data, &len)) {
+    out->assign(base + data, base + data + len);
   }
   return Lifted(ReaderOutcome(r), canon::kSaveState, ptr);
 }
@@ -687,9 +695,8 @@ Outcome Instance::LoadState(const uint8_t* data, size_t len) {
   Outcome lift;
   if (r.Area(ptr, canon::kResultListSize, canon::kResultListAlign) &&
       r.Case(ptr, 2, "result discriminant") == 1) {
-    uint32_t s = r.Load<uint32_t>(ptr + offsetof(canon::ResultList, list));
-    uint32_t n = r.Load<uint32_t>(ptr + offsetof(canon::ResultList, list) + 4);
-    if (r.List(s, n, 1, 1)) {
+    uint32_t s = 0, n = 0;
+    if (r.ListAt(ptr + offsetof(canon::ResultList, list), 1, 1, &s, &n)) {
       if (!ValidUtf8(base + s, n))
         r.bad = "load-state returned an error string that is not UTF-8";
       else
@@ -710,19 +717,10 @@ Outcome Instance::MemoryAreas(std::vector<MemoryArea>* out) {
   size_t size = 0;
   const uint8_t* base = memory_data(&size);
   Reader r{base, size, {}};
-  if (r.Area(ptr, canon::kListSize, canon::kListAlign)) {
-    uint32_t list = r.Load<uint32_t>(ptr);
-    uint32_t len = r.Load<uint32_t>(ptr + 4);
-    if (r.List(list, len, canon::kRangeSize, canon::kRangeAlign)) {
-      using R = canon::RangeLayout;
-      out->resize(len);
-      for (uint32_t i = 0; i < len; i++) {
-        uint64_t at = list + uint64_t{i} * canon::kRangeSize;
-        (*out)[i] = {r.Load<uint8_t>(at + offsetof(R, bar)),
-                     r.Load<uint64_t>(at + offsetof(R, offset)),
-                     r.Load<uint64_t>(at + offsetof(R, length_bytes))};
-      }
-    }
+  uint32_t list = 0, len = 0;
+  if (r.Area(ptr, canon::kListSize, canon::kListAlign) &&
+      r.ListAt(ptr, canon::kRangeSize, canon::kRangeAlign, &list, &len)) {
+    r.Ranges(list, len, out);
   }
   return Lifted(ReaderOutcome(r), canon::kAreas, ptr);
 }
