@@ -11,13 +11,8 @@
 // error enum) makes the plugin's call return err(code); anything else it throws traps the
 // plugin (and poisons the instance).
 
-import type {
-  AccessWidth,
-  ConfigWidth,
-  DeviceDescription,
-  HostImports,
-  MemoryArea,
-} from '../engine.js';
+import type { HostImports, MemoryArea } from '../engine.js';
+import type { DeviceCalls } from './guarded-instance.js';
 
 /** What a failed native call throws: an Error with these own properties. */
 export interface NativeWasmFailure extends Error {
@@ -45,17 +40,7 @@ export interface NativeWasmInstanceOptions {
 }
 
 /** One instance (one wasmtime store). Calls after a trap or dispose() throw NativeWasmFailure. */
-export interface NativeWasmInstance {
-  describe(): DeviceDescription;
-  configRead(offset: number, width: ConfigWidth): number;
-  configWrite(offset: number, width: ConfigWidth, value: number): void;
-  regionRead(bar: number, offset: bigint, width: AccessWidth): bigint;
-  regionWrite(bar: number, offset: bigint, width: AccessWidth, value: bigint): void;
-  reset(): void;
-  timer(id: number): void;
-  saveState(): Uint8Array;
-  loadState(state: Uint8Array): void;
-  streamReady(): void;
+export interface NativeWasmInstance extends DeviceCalls {
   /** undefined when the component exports no memory-areas */
   memoryAreas(): MemoryArea[] | undefined;
   /** bytes of linear memory now (all memories) */

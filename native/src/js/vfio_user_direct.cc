@@ -35,6 +35,21 @@ int AccessErrno(const std::string& code) {
 
 }  // namespace
 
+#ifdef VFIOBOX_WASMTIME
+int JsVfioUserServer::DirectAnswer(const wasm::Outcome& o, uint64_t* served) {
+  if (o.kind == wasm::Outcome::kOk) {
+    ++*served;
+    return 0;
+  }
+  if (o.kind == wasm::Outcome::kErr) {
+    ++direct_.errors;
+    return AccessErrno(o.message);
+  }
+  ++direct_.fallbacks;  // not answered: the model retries the call (and fences)
+  return -1;
+}
+#endif
+
 bool JsVfioUserServer::DirectEligible(uint32_t region, uint64_t offset, uint32_t count) const {
   if (!direct_.target || region >= 8 || ((direct_.bars >> region) & 1) == 0) return false;
   if ((count != 1 && count != 2 && count != 4 && count != 8) || offset % count != 0) return false;
@@ -50,18 +65,11 @@ int JsVfioUserServer::DirectRead(uint32_t region, uint64_t offset, uint8_t* out,
 #ifdef VFIOBOX_WASMTIME
   if (!DirectEligible(region, offset, count)) return -1;
   uint64_t value = 0;
-  wasm::Outcome o = direct_.target->instance->RegionRead(static_cast<uint8_t>(region), offset,
-                                                         static_cast<uint8_t>(count), &value);
-  if (o.kind == wasm::Outcome::kOk) {
-    ++direct_.reads;
-    std::memcpy(out, &value, count);  // little-endian host, little-endian wire
-    return 0;
-  }
-  if (o.kind == wasm::Outcome::kErr) {
-    ++direct_.errors;
-    return AccessErrno(o.message);
-  }
-  ++direct_.fallbacks;
+  int r = DirectAnswer(direct_.target->instance->RegionRead(static_cast<uint8_t>(region), offset,
+                                                            static_cast<uint8_t>(count), &value),
+                       &direct_.reads);
+  if (r == 0) std::memcpy(out, &value, count);  // little-endian host, little-endian wire
+  return r;
 #else
   (void)region, (void)offset, (void)out, (void)count;
 #endif
@@ -74,17 +82,9 @@ int JsVfioUserServer::DirectWrite(uint32_t region, uint64_t offset, const uint8_
   if (!DirectEligible(region, offset, count)) return -1;
   uint64_t value = 0;
   std::memcpy(&value, data, count);
-  wasm::Outcome o = direct_.target->instance->RegionWrite(static_cast<uint8_t>(region), offset,
-                                                          static_cast<uint8_t>(count), value);
-  if (o.kind == wasm::Outcome::kOk) {
-    ++direct_.writes;
-    return 0;
-  }
-  if (o.kind == wasm::Outcome::kErr) {
-    ++direct_.errors;
-    return AccessErrno(o.message);
-  }
-  ++direct_.fallbacks;
+  return DirectAnswer(direct_.target->instance->RegionWrite(static_cast<uint8_t>(region), offset,
+                                                            static_cast<uint8_t>(count), value),
+                      &direct_.writes);
 #else
   (void)region, (void)offset, (void)data, (void)count;
 #endif

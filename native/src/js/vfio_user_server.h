@@ -41,6 +41,9 @@ struct JsServerCallbacks {
 
 class JsVfioUserServer;
 struct LiveWasm;  // js/wasmtime.h (builds with wasmtime)
+namespace wasm {
+struct Outcome;  // wasm/instance.h
+}
 
 /** setDirect's route (vfio_user_direct.cc): BAR accesses a wasmtime instance answers, no JS. */
 struct DirectRoute {
@@ -114,6 +117,10 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   Napi::Value JsStats(const Napi::CallbackInfo& info);
   Napi::Value JsSetDirect(const Napi::CallbackInfo& info);
   bool DirectEligible(uint32_t region, uint64_t offset, uint32_t count) const;
+#ifdef VFIOBOX_WASMTIME
+  /** a direct call's outcome as DirectRead/DirectWrite return it, counted */
+  int DirectAnswer(const wasm::Outcome& o, uint64_t* served);
+#endif
   /** the direct route's answer: 0 or a positive errno; -1: not answered, use the JS hook */
   int DirectRead(uint32_t region, uint64_t offset, uint8_t* out, uint32_t count);
   int DirectWrite(uint32_t region, uint64_t offset, const uint8_t* data, uint32_t count);
