@@ -117,8 +117,14 @@ try {
       p99: median(results[which].map((x) => x.p99_ns)),
       ops: median(results[which].map((x) => x.ops_per_s)),
     });
+    // Each repetition measures every server back to back, so a burst of load from a
+    // neighbour on this shared machine hits both sides of that rep's ratio. The goal is judged
+    // on the median of these paired ratios; the ratio of the two medians is shown beside it,
+    // and drifts low or high when the load changes between reps.
+    const paired = (engine) =>
+      median(results[engine].map((x, r) => x.p50_ns / results.echo[r].p50_ns));
     for (const engine of ENGINES)
-      rows.push({ op, engine, vfiobox: pick(engine), echo: pick('echo') });
+      rows.push({ op, engine, vfiobox: pick(engine), echo: pick('echo'), paired: paired(engine) });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -127,17 +133,17 @@ try {
 const us = (ns) => (ns / 1000).toFixed(1);
 process.stdout.write(
   `\nvfio-user, 4-byte BAR0 access, client and server on CPU ${values.cpu}, ${reps} reps x ${n}, medians\n` +
-    '| op | engine | vfiobox p50 / p99 µs | echo p50 / p99 µs | vfiobox ops/s | echo ops/s | p50 ratio | goal |\n' +
-    '|---|---|---|---|---|---|---|---|\n',
+    '| op | engine | vfiobox p50 / p99 µs | echo p50 / p99 µs | vfiobox ops/s | echo ops/s | p50 ratio of medians | paired p50 ratio | goal |\n' +
+    '|---|---|---|---|---|---|---|---|---|\n',
 );
 for (const r of rows) {
   const ratio = r.vfiobox.p50 / r.echo.p50;
   const goal =
     r.op === 'rtt'
-      ? `<= ${GOAL_LATENCY_RATIO} ${ratio <= GOAL_LATENCY_RATIO ? 'met' : 'NOT met'}`
+      ? `<= ${GOAL_LATENCY_RATIO} ${r.paired <= GOAL_LATENCY_RATIO ? 'met' : 'NOT met'}`
       : '-';
   process.stdout.write(
-    `| ${r.op} | ${r.engine} | ${us(r.vfiobox.p50)} / ${us(r.vfiobox.p99)} | ${us(r.echo.p50)} / ${us(r.echo.p99)} | ${r.vfiobox.ops} | ${r.echo.ops} | ${ratio.toFixed(2)} | ${goal} |\n`,
+    `| ${r.op} | ${r.engine} | ${us(r.vfiobox.p50)} / ${us(r.vfiobox.p99)} | ${us(r.echo.p50)} / ${us(r.echo.p99)} | ${r.vfiobox.ops} | ${r.echo.ops} | ${ratio.toFixed(2)} | ${r.paired.toFixed(2)} | ${goal} |\n`,
   );
 }
 mkdirSync(join(root, 'bench/out'), { recursive: true });
