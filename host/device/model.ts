@@ -29,7 +29,7 @@ import type {
   WitError,
 } from '../plugins/engine.js';
 import { ACCESS_ERRNO } from '../plugins/errno-map.js';
-import type { Grant } from '../plugins/grants.js';
+import { type DirectDmaGrant, directDmaGrant, type Grant } from '../plugins/grants.js';
 import { type DeviceClock, realClock } from './clock.js';
 import { ConfigSpace } from './config-space.js';
 import { vectorCount } from './describe.js';
@@ -151,6 +151,7 @@ class PluginDevice implements PluginDeviceModel {
   readonly #onConfigState: ((snapshot: Uint8Array) => void) | undefined;
   readonly #onIrqState: ((snapshot: IrqSnapshot) => void) | undefined;
   readonly #plugin: Supervisor;
+  readonly #dmaGrant: DirectDmaGrant;
   readonly #counters = { reads: 0, writes: 0, accessErrors: 0 };
   #io: Io | undefined;
   #local: LocalMemory | undefined;
@@ -176,6 +177,7 @@ class PluginDevice implements PluginDeviceModel {
 
   constructor(opts: PluginDeviceOptions) {
     this.name = opts.name;
+    this.#dmaGrant = directDmaGrant(opts.grant);
     const backoff = opts.restartBackoffMs ?? DEFAULT_RESTART_BACKOFF_MS;
     // The supervisor's imports reach the router only once start() made an instance live.
     this.#plugin = new Supervisor(
@@ -282,7 +284,7 @@ class PluginDevice implements PluginDeviceModel {
     if (target === undefined || this.#closed) return undefined;
     let bars = 0;
     for (const bar of this.description.bars) bars |= 1 << bar.index;
-    return { target, bars, exclude: this.#router.msixRanges() };
+    return { target, bars, exclude: this.#router.msixRanges(), dma: this.#dmaGrant };
   }
 
   #routeChanged(): void {

@@ -8,6 +8,7 @@
 // ROM = 6, CONFIG = 7, VGA = 8; IRQ indices INTx 0, MSI 1, MSI-X 2, ERR 3, REQ 4.
 
 import type { DmaTarget } from '../plugins/engine.js';
+import type { DirectDmaGrant } from '../plugins/grants.js';
 
 /** VFIO_REGION_INFO_FLAG_* */
 export const REGION_FLAG_READ = 0x1;
@@ -96,6 +97,8 @@ export interface DirectRoute {
   bars: number;
   /** [region, offset, length] the model emulates itself (the MSI-X table and PBA) */
   exclude: [number, number, number][];
+  /** the instance's DMA grant, for a transport's native DMA port */
+  dma: DirectDmaGrant;
 }
 
 export interface DeviceStats {

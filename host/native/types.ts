@@ -356,6 +356,13 @@ export interface NativeVfioUserServerStats {
   directErrors: number;
   /** direct calls that did not return (trap, deadline, gone): retried through the model */
   directFallbacks: number;
+  /**
+   * the direct route's DMA port: the instance's dma.read / dma.write it copied natively, and
+   * those it declined to the JS chain (outside the grant, not mmapped, too large, no client)
+   */
+  directDmaReads: number;
+  directDmaWrites: number;
+  directDmaDeclined: number;
   /** accesses per region index */
   regionReads: number[];
   regionWrites: number[];
@@ -369,6 +376,16 @@ export interface NativeVfioUserFenceResult {
   attached: boolean;
   /** the command (REGION_READ, ...) of the request in flight that got its fenced answer */
   answered: string | null;
+}
+
+/** A DMA grant as the native DMA port checks it (host/device/types.ts DirectRoute.dma). */
+export interface NativeDirectDmaGrant {
+  /** grant.dma === 'all' */
+  all: boolean;
+  /** [iova, size, access: 1 read | 2 write | 3 both]; ignored when `all` */
+  windows: readonly (readonly [bigint, bigint, number])[];
+  /** per-call limit (grants.ts DMA_MAX_TRANSFER_BYTES): longer calls go through JS */
+  maxBytes: number;
 }
 
 /** The vfio-user server (real addon only). Serves one client at a time on the creating thread. */
@@ -386,8 +403,16 @@ export interface NativeVfioUserServer {
    * ([region, offset, length]), call `instance` (a wasmtime NativeWasmInstance made on this
    * thread) without JS; null clears it. Returns whether a route is set (false in a build
    * without wasmtime). TypeError for anything that is not such an instance.
+   * `dma`, the instance's DMA grant, installs the route's DMA port: the instance's dma.read/
+   * dma.write of mmapped client memory inside the grant copy natively; without it (or for
+   * anything else) they go through the instance's JS host as before.
    */
-  setDirect(instance: unknown, bars: number, exclude: readonly [number, number, number][]): boolean;
+  setDirect(
+    instance: unknown,
+    bars: number,
+    exclude: readonly [number, number, number][],
+    dma?: NativeDirectDmaGrant,
+  ): boolean;
   /** bounds-checked copy out of client memory: EFAULT unmapped, EACCES, E2BIG */
   dmaRead(iova: bigint, len: number): Uint8Array;
   dmaWrite(iova: bigint, data: Uint8Array): void;

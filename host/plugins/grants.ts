@@ -216,6 +216,35 @@ function logLimiter(perSecond: number, nowMs: () => number): () => boolean {
 }
 
 /**
+ * A DMA grant in the form a native DMA port checks it (the vfio-user server's direct route,
+ * native/src/js/vfio_user_direct.cc): the same windows, directions and per-call limit as
+ * applyGrants' dma checks. A port copies only what this allows and leaves every other call to
+ * applyGrants, which refuses and counts it.
+ */
+export interface DirectDmaGrant {
+  /** grant.dma === 'all' */
+  all: boolean;
+  /** [iova, size, access: 1 read | 2 write | 3 both]; ignored when `all` */
+  windows: [bigint, bigint, number][];
+  /** per-call limit (DMA_MAX_TRANSFER_BYTES) */
+  maxBytes: number;
+}
+
+const ACCESS_BITS: Readonly<Record<DmaAccess, number>> = { r: 1, w: 2, rw: 3 };
+
+export function directDmaGrant(grant: Grant): DirectDmaGrant {
+  const dma = grant.dma;
+  return {
+    all: dma === 'all',
+    windows:
+      dma === 'all' || dma === 'none'
+        ? []
+        : dma.map((w) => [w.iova, w.sizeBytes, ACCESS_BITS[w.access]]),
+    maxBytes: DMA_MAX_TRANSFER_BYTES,
+  };
+}
+
+/**
  * Wraps `raw` so that every call is checked against `grant`; refusals are counted in `denied`
  * by interface name ('irq', 'dma', 'region', 'log', 'clock', 'byte-stream').
  */

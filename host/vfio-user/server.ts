@@ -223,7 +223,7 @@ export class VfioUserServer extends EventEmitter<VfioUserServerEvents> {
     // a wasmtime plugin's BAR accesses are answered by the native server itself
     const native = this.#native;
     this.#device.bindDirect?.((route) => {
-      if (route) native.setDirect(route.target, route.bars, route.exclude);
+      if (route) native.setDirect(route.target, route.bars, route.exclude, route.dma);
       else native.setDirect(null, 0, []);
     });
   }

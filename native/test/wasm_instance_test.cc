@@ -3,8 +3,9 @@
 // (build/plugins/*.wasm, made by scripts/build-plugins.sh) and a recording C++ Host: describe
 // is lifted field by field, region accesses and their returned errors, list results (save-state,
 // dma.read into the plugin) and imports with error results, traps that poison, an overrunning
-// call stopped by its budget, the memory cap, and dispose. Built by run.sh only when
-// scripts/wasmtime.sh has built the library.
+// call stopped by its budget, the memory cap, and dispose; a DmaPort in front of the host
+// (answering or declining, with the plugin's memory growing under a port's read). Built by run.sh
+// only when scripts/wasmtime.sh has built the library.
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -165,6 +166,75 @@ void HostileImportsAndErrors() {
   CHECK_EQ(host.ram[0x20f], 0);
 }
 
+/** a DmaPort over its own RAM: declines what `decline` says, counts what it answers */
+class FakePort final : public wasm::DmaPort {
+ public:
+  std::vector<uint8_t> ram = std::vector<uint8_t>(2 << 20);
+  bool decline = false;
+  int reads = 0, writes = 0;
+
+  bool Read(uint64_t iova, uint32_t len, wasm::GuestBuffer& out, HostStatus* s) override {
+    if (decline || iova + len > ram.size()) return false;
+    ++reads;
+    uint8_t* dst = out.Alloc(len);
+    if (dst == nullptr) {
+      *s = HostStatus::Fault("alloc");
+      return true;
+    }
+    std::memcpy(dst, ram.data() + iova, len);
+    *s = HostStatus::Ok();
+    return true;
+  }
+  bool Write(uint64_t iova, const uint8_t* data, uint32_t len, HostStatus* s) override {
+    if (decline || iova + len > ram.size()) return false;
+    ++writes;
+    std::memcpy(ram.data() + iova, data, len);
+    *s = HostStatus::Ok();
+    return true;
+  }
+};
+
+constexpr uint64_t kDmaReadLen = 0x48, kDmaWriteLen = 0x5c, kRepeat = 0x60, kStride = 0x64;
+
+void DmaPortAnswersOrDeclines() {
+  FakeHost host;
+  FakePort port;
+  auto h = Make("hostile", &host);
+  if (!h) return;
+  h->set_dma_port(&port);
+  uint64_t status = 1;
+  // 1 MiB in one read: the plugin's heap grows (and may move) inside cabi_realloc, after the
+  // trampoline looked at its memory; the copy and the result must land in the new memory
+  uint64_t before = h->MemoryBytes();
+  CHECK(h->RegionWrite(0, kDmaReadLen, 4, 1 << 20).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  CHECK_EQ(status, 0u);
+  CHECK(h->MemoryBytes() > before);
+  CHECK_EQ(port.reads, 1);
+  // 8 reads of 4 KiB at a stride, then 8 writes: all answered by the port, none by the host
+  CHECK(h->RegionWrite(0, kRepeat, 4, 8).ok());
+  CHECK(h->RegionWrite(0, kStride, 4, 0x1000).ok());
+  CHECK(h->RegionWrite(0, kDmaReadLen, 4, 0x1000).ok());
+  CHECK(h->RegionWrite(0, kDmaWriteLen, 4, 0x1000).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  CHECK_EQ(status, 0u);
+  CHECK_EQ(port.reads, 9);
+  CHECK_EQ(port.writes, 8);
+  // declined: the host answers (its RAM is 64 KiB: the 17th page is err(not-mapped))
+  port.decline = true;
+  CHECK(h->RegionWrite(0, kDmaWriteLen, 4, 0x1000).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  CHECK_EQ(status, 0u);
+  CHECK(h->RegionWrite(0, kRepeat, 4, 17).ok());
+  CHECK(h->RegionWrite(0, kDmaReadLen, 4, 0x1000).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  CHECK_EQ(status, 0x100u);  // err(not-mapped) from the host
+  CHECK_EQ(port.reads, 9);
+  CHECK_EQ(port.writes, 8);
+  h->set_dma_port(nullptr);
+  CHECK(h->live());
+}
+
 void TrapsPoison() {
   FakeHost host;
   auto h = Make("hostile", &host);
@@ -207,6 +277,7 @@ int main(int argc, char** argv) {
   g_root = argc > 1 ? argv[1] : ".";
   EduDescribesAndAnswers();
   HostileImportsAndErrors();
+  DmaPortAnswersOrDeclines();
   TrapsPoison();
   BudgetStopsASpin();
   MemoryCapHolds();

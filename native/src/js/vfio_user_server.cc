@@ -203,6 +203,7 @@ JsVfioUserServer::JsVfioUserServer(const Napi::CallbackInfo& info)
 
 JsVfioUserServer::~JsVfioUserServer() {
   env_dying_ = true;  // finalizers must not call JS
+  ClearDirect();      // the instance may outlive us: it must not keep our DMA port
   if (persistent_) Detach();
   Teardown(false);
 }
@@ -392,6 +393,7 @@ void JsVfioUserServer::Detach() {
   if (closed_) return;
   closed_ = true;  // this object serves no more; the host goes on without it
   env_dying_ = true;
+  ClearDirect();
   listen_poller_.reset();
   client_poller_.reset();  // before another thread may poll (and close) the same fds
   if (attached_) {
@@ -416,7 +418,7 @@ void JsVfioUserServer::Teardown(bool call_js) {
     host_->DetachThread();
   }
   client_poller_.reset();
-  direct_.target.reset();  // the plugin instance is not ours to keep
+  ClearDirect();  // the plugin instance is not ours to keep
   if (hook_registered_) {
     hook_registered_ = false;
     napi_remove_env_cleanup_hook(env_, &JsVfioUserServer::OnEnvCleanup, this);

@@ -22,6 +22,7 @@
 #include "native/src/vfio_user/server_core.h"
 #include "native/src/vfio_user/server_host.h"
 #include "native/src/vfio_user/uv_poller.h"
+#include "native/src/wasm/host.h"
 
 namespace vfiobox {
 
@@ -52,10 +53,41 @@ struct DirectRoute {
     uint64_t offset;
     uint64_t length;
   };
+  /** the instance's DMA grant (host/plugins/grants.ts), for the native DMA port */
+  struct DmaGrant {
+    struct Window {
+      uint64_t iova;
+      uint64_t size;
+      bool read;
+      bool write;
+    };
+    bool all = false;             // dma: 'all'
+    std::vector<Window> windows;  // otherwise ('none': empty)
+    uint32_t max_bytes = 0;       // per call (DMA_MAX_TRANSFER_BYTES); 0: the port declines all
+    /** [iova, iova + len) lies in one window that allows the direction, or the grant is all */
+    bool Allows(uint64_t iova, uint64_t len, bool write) const;
+  };
   std::shared_ptr<LiveWasm> target;  // empty: no route
   uint8_t bars = 0;                  // one bit per region 0..5
   std::vector<Range> exclude;        // accesses overlapping these go through JS
+  DmaGrant dma;
   uint64_t reads = 0, writes = 0, errors = 0, fallbacks = 0;
+  uint64_t dma_reads = 0, dma_writes = 0, dma_declined = 0;  // the DMA port's calls
+};
+
+/**
+ * The direct route's DMA port (wasm/host.h DmaPort): the live instance's dma.read/dma.write
+ * copy between the server's mmapped client memory and the plugin's memory, no JS, when the
+ * grant allows the range. Everything else it declines to the JS chain (vfio_user_direct.cc).
+ */
+class DirectDmaPort final : public wasm::DmaPort {
+ public:
+  explicit DirectDmaPort(JsVfioUserServer* owner) : owner_(owner) {}
+  bool Read(uint64_t iova, uint32_t len, wasm::GuestBuffer& out, wasm::HostStatus* status) override;
+  bool Write(uint64_t iova, const uint8_t* data, uint32_t len, wasm::HostStatus* status) override;
+
+ private:
+  JsVfioUserServer* owner_;
 };
 
 /**
@@ -99,6 +131,7 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
 
  private:
   friend class JsServerHooks;
+  friend class DirectDmaPort;
 
   Napi::Value JsListen(const Napi::CallbackInfo& info);
   Napi::Value JsClose(const Napi::CallbackInfo& info);
@@ -117,6 +150,10 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   Napi::Value JsStats(const Napi::CallbackInfo& info);
   Napi::Value JsSetDirect(const Napi::CallbackInfo& info);
   bool DirectEligible(uint32_t region, uint64_t offset, uint32_t count) const;
+  /** drops the route and takes the DMA port off its instance (before either goes) */
+  void ClearDirect();
+  /** the core when a client's DMA can be served natively, else nullptr */
+  vfio_user::ServerCore* DirectCore();
 #ifdef VFIOBOX_WASMTIME
   /** a direct call's outcome as DirectRead/DirectWrite return it, counted */
   int DirectAnswer(const wasm::Outcome& o, uint64_t* served);
@@ -168,6 +205,7 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   static constexpr int kInlineWaitMs = 1;
   static constexpr int kInlineMaxBackoff = 6;  // after misses, wait in 1 of at most 64 wakeups
   DirectRoute direct_;
+  DirectDmaPort direct_dma_{this};
   uint64_t callback_errors_ = 0;
   uint64_t inline_served_ = 0;    // requests served by WaitForNextRequest's wait
   uint64_t inline_timeouts_ = 0;  // waits that saw no request

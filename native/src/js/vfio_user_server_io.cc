@@ -229,6 +229,9 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("directWrites", Num(env, direct_.writes));
   out.Set("directErrors", Num(env, direct_.errors));
   out.Set("directFallbacks", Num(env, direct_.fallbacks));
+  out.Set("directDmaReads", Num(env, direct_.dma_reads));
+  out.Set("directDmaWrites", Num(env, direct_.dma_writes));
+  out.Set("directDmaDeclined", Num(env, direct_.dma_declined));
   out.Set("regionReads", Counts(env, s.region_reads));
   out.Set("regionWrites", Counts(env, s.region_writes));
   return out;

@@ -158,6 +158,16 @@ class ServerCore {
    * the -errno they would return.
    */
   int DmaCheck(uint64_t iova, uint64_t len, bool to_guest) const;
+  /**
+   * The fast path of DmaRead/DmaWrite (the direct route's DMA port): true when the whole of
+   * [iova, iova + len) lies in one mmapped map with the access (and len is within
+   * max_data_xfer_size), with *span its client memory; false for anything else, which
+   * DmaCheck/DmaRead/DmaWrite then decide. The span is valid until this thread next handles a
+   * DMA_UNMAP or a disconnect. len 0 is always true (an empty span, as DmaCheck says 0).
+   */
+  bool MappedSpan(uint64_t iova, uint64_t len, bool to_guest, DmaSpan* span) const;
+  /** copies between `buf` and a MappedSpan's memory: 0, or -EFAULT if its pages went (counted) */
+  int CopyMapped(const DmaSpan& span, uint8_t* buf, bool to_guest);
   /** signals an IRQ: 1 signalled (or left pending while masked), 0 no eventfd, -errno. */
   int TriggerIrq(uint32_t index, uint32_t subindex);
 

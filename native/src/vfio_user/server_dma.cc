@@ -192,6 +192,23 @@ int ServerCore::DmaCopy(uint64_t iova, uint8_t* buf, uint64_t len, bool to_guest
   return 0;
 }
 
+bool ServerCore::MappedSpan(uint64_t iova, uint64_t len, bool to_guest, DmaSpan* span) const {
+  if (len == 0) {
+    *span = {};
+    return true;
+  }
+  if (len > options_.max_data_xfer_size) return false;
+  uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
+  return dma_.TranslateSpan(iova, len, access, span) == 0 && span->len == len;
+}
+
+int ServerCore::CopyMapped(const DmaSpan& span, uint8_t* buf, bool to_guest) {
+  if (span.len == 0) return 0;
+  int r = CopySpan(span, buf, to_guest);
+  if (r < 0) ++stats_.dma_faults;
+  return r;
+}
+
 int ServerCore::DmaRead(uint64_t iova, uint8_t* out, uint64_t len) {
   return DmaCopy(iova, out, len, false);
 }

@@ -46,6 +46,25 @@ class GuestBuffer {
   ~GuestBuffer() = default;
 };
 
+/**
+ * A native answer to dma.read / dma.write, consulted before the Host's own (Instance::
+ * set_dma_port): for a served device, the vfio-user server's table of mmapped client memory,
+ * with the instance's DMA grant checked by the port (js/vfio_user_direct.cc). A port answers
+ * only what it can answer completely, a copy between client memory and the plugin's; anything
+ * else it declines (returns false) before it has allocated or copied anything, and the Host's
+ * import decides: a refusal, an unmapped range, a range that goes by message. So refusals,
+ * their counters and their errors have one implementation, the Host's.
+ */
+class DmaPort {
+ public:
+  /** true: answered (*status set; ok means out holds the bytes); false: declined, untouched */
+  virtual bool Read(uint64_t iova, uint32_t len, GuestBuffer& out, HostStatus* status) = 0;
+  virtual bool Write(uint64_t iova, const uint8_t* data, uint32_t len, HostStatus* status) = 0;
+
+ protected:
+  ~DmaPort() = default;
+};
+
 class Host {
  public:
   virtual ~Host() = default;

@@ -410,8 +410,18 @@ uint8_t* Instance::memory_data(size_t* size) const {
     *size = 0;
     return nullptr;
   }
+  if (memory_known_) {
+    *size = memory_size_;
+    return memory_base_;
+  }
   *size = wasmtime_memory_data_size(ctx_, &exports_->memory);
-  return wasmtime_memory_data(ctx_, &exports_->memory);
+  uint8_t* base = wasmtime_memory_data(ctx_, &exports_->memory);
+  if (import_depth_ > 0) {
+    memory_base_ = base;
+    memory_size_ = *size;
+    memory_known_ = true;
+  }
+  return base;
 }
 
 void Instance::NoteFault(std::string why) {
@@ -430,6 +440,7 @@ bool Instance::Realloc(uint32_t align, uint32_t len, uint32_t* ptr) {
   raw[3].i32 = static_cast<int32_t>(len);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* error = wasmtime_func_call_unchecked(ctx_, &exports_->realloc, raw, 4, &trap);
+  memory_known_ = false;  // the allocator may have grown the memory
   if (error != nullptr || trap != nullptr) {
     NoteFault("cabi_realloc failed: " +
               (error != nullptr ? TakeMessage(error) : TakeTrap(trap, budget_ms_)));
@@ -798,10 +809,7 @@ uint8_t ErrorCases(int id) {
   }
 }
 
-wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* a,
-                        size_t /*nargs*/) {
-  const int id = static_cast<int>(reinterpret_cast<intptr_t>(env));
-  auto* inst = static_cast<Instance*>(wasmtime_context_get_data(wasmtime_caller_context(caller)));
+wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
   const char* what = canon::kImports[id].what;
   if (!inst->live()) return TrapWith(inst, what, "the instance is gone");
   Host& host = *inst->host();
@@ -838,12 +846,15 @@ wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t
         return TrapWith(inst, what, "bad return area");
       }
       ReallocBuffer buffer(inst);
-      if (id == canon::kDmaRead)
-        s = host.DmaRead(U64(a[0]), U32(a[1]), buffer);
-      else if (id == canon::kStreamRead)
+      if (id == canon::kDmaRead) {
+        DmaPort* port = inst->dma_port();
+        if (port == nullptr || !port->Read(U64(a[0]), U32(a[1]), buffer, &s))
+          s = host.DmaRead(U64(a[0]), U32(a[1]), buffer);
+      } else if (id == canon::kStreamRead) {
         s = host.StreamRead(U32(a[0]), buffer);
-      else
+      } else {
         s = host.SharedRead(static_cast<uint8_t>(a[0].i32), U64(a[1]), U32(a[2]), buffer);
+      }
       if (s.kind == HostStatus::kFault) break;
       if (s.kind == HostStatus::kOk && !buffer.used() && !buffer.Alloc(0)) {
         s = HostStatus::Fault("no memory for an empty result");
@@ -880,9 +891,13 @@ wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t
       }
       const uint32_t ret = U32(a[at + 2]);
       if (unit_area(ret) == nullptr) return TrapWith(inst, what, "bad return area");
-      s = id == canon::kDmaWrite
-              ? host.DmaWrite(U64(a[0]), data, len)
-              : host.SharedWrite(static_cast<uint8_t>(a[0].i32), U64(a[1]), data, len);
+      if (id == canon::kDmaWrite) {
+        DmaPort* port = inst->dma_port();
+        if (port == nullptr || !port->Write(U64(a[0]), data, len, &s))
+          s = host.DmaWrite(U64(a[0]), data, len);
+      } else {
+        s = host.SharedWrite(static_cast<uint8_t>(a[0].i32), U64(a[1]), data, len);
+      }
       if (s.kind == HostStatus::kFault) break;
       StoreUnitResult(unit_area(ret), s);
       break;
@@ -943,6 +958,17 @@ wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t
     return TrapWith(inst, what, "the host returned an error the function does not have");
   }
   return nullptr;
+}
+
+/** every host import: its id is the function's env (DefineImports) */
+wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* a,
+                        size_t /*nargs*/) {
+  const int id = static_cast<int>(reinterpret_cast<intptr_t>(env));
+  auto* inst = static_cast<Instance*>(wasmtime_context_get_data(wasmtime_caller_context(caller)));
+  inst->EnterImport();
+  wasm_trap_t* trap = Import(id, inst, a);
+  inst->LeaveImport();
+  return trap;
 }
 
 }  // namespace

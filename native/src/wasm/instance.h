@@ -130,8 +130,27 @@ class Instance {
   // ---- used by the import trampolines (instance.cc) ----
   struct Exports;
   Host* host() const { return host_; }
+  /**
+   * a native port in front of the host's dma.read/dma.write (host.h DmaPort), or nullptr; the
+   * port must outlive its installation (its owner clears it before it goes)
+   */
+  void set_dma_port(DmaPort* port) { dma_port_ = port; }
+  DmaPort* dma_port() const { return dma_port_; }
   /** the plugin's memory now, or {nullptr, 0} */
   uint8_t* memory_data(size_t* size) const;
+  /**
+   * brackets one host import (the trampoline): meanwhile memory_data answers from a snapshot,
+   * taken at the first use and again after each Realloc, since only the plugin running can grow
+   * (and so move) its memory. Two wasmtime calls per import instead of two per look.
+   */
+  void EnterImport() {
+    ++import_depth_;
+    memory_known_ = false;
+  }
+  void LeaveImport() {
+    --import_depth_;
+    memory_known_ = false;
+  }
   /** calls cabi_realloc(0, 0, align, len); 0 and a fault note on failure */
   bool Realloc(uint32_t align, uint32_t len, uint32_t* ptr);
   /** keeps the first host fault of a call: the trap's reason */
@@ -150,6 +169,7 @@ class Instance {
 
   std::shared_ptr<Module> module_;
   Host* host_ = nullptr;
+  DmaPort* dma_port_ = nullptr;
   wasmtime_store_t* store_ = nullptr;
   wasmtime_context_t* ctx_ = nullptr;
   std::unique_ptr<Exports> exports_;
@@ -158,6 +178,10 @@ class Instance {
   State state_ = State::kLive;
   bool in_call_ = false;
   std::string fault_;  // the first host fault of the current call
+  int import_depth_ = 0;
+  mutable bool memory_known_ = false;  // memory_base_/memory_size_ hold this import's snapshot
+  mutable uint8_t* memory_base_ = nullptr;
+  mutable size_t memory_size_ = 0;
   std::string poisoned_by_;
 };
 

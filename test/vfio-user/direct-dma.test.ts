@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+// The direct route's DMA port (native/src/js/vfio_user_direct.cc DirectDmaPort): a served
+// wasmtime plugin's dma.read/dma.write of mmapped client memory inside its grant copy in the
+// native server, with no JS; everything else (outside the grant, a read-only window written,
+// over the per-call limit, unmapped) is declined to the grant-checked JS chain, which refuses
+// it with the same errors and counts it in the model's `denied`, as without the port. With the
+// V8 engine there is no port and the same calls work the JS way.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createPluginDevice, type PluginDeviceModel } from '../../host/device/model.js';
+import { GRANT_ALL } from '../../host/harness/harness.js';
+import type { CompiledPlugin } from '../../host/plugins/engine.js';
+import { engineByName } from '../../host/plugins/engines/index.js';
+import type { Grant } from '../../host/plugins/grants.js';
+import { dma, type VfioUserClient } from '../../host/vfio-user/client.js';
+import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
+import { EDU } from '../helpers/edu.js';
+import { type Running, startServer } from '../helpers/vu-server.js';
+import { cacheDirOf, pluginBytes } from '../plugins/support.js';
+
+const test = suite('vfio-user direct DMA port');
+
+const RW = DMA_FLAG_READ | DMA_FLAG_WRITE;
+const GUEST_BYTES = 0x40000; // client memory at IOVA 0
+// test/fixtures/plugins/hostile/src/hostile.c
+const H = {
+  status: 0x30,
+  trap: 0x08,
+  read16: 0x44, // dma.read(value, 16)
+  readLen: 0x48, // dma.read(k x stride, value), repeated
+  write16: 0x54, // dma.write(value, 16 bytes)
+  repeat: 0x60,
+  stride: 0x64,
+  failed: 0x100, // status: 0x100 | dma-error case
+} as const;
+const NOT_MAPPED = 0;
+const NOT_GRANTED = 1;
+const TOO_LARGE = 3;
+
+/** rw at [0x10000, 0x20000), read-only at [0x20000, 0x21000) */
+const WINDOWS: Grant = {
+  ...GRANT_ALL,
+  dma: [
+    { iova: 0x10000n, sizeBytes: 0x10000n, access: 'rw' },
+    { iova: 0x20000n, sizeBytes: 0x1000n, access: 'r' },
+  ],
+};
+
+async function compile(engine: 'v8' | 'wasmtime', name: string): Promise<CompiledPlugin> {
+  return engineByName(engine).compile(pluginBytes(name), { cacheDir: cacheDirOf(engine), name });
+}
+
+interface Served {
+  model: PluginDeviceModel;
+  run: Running;
+  client: VfioUserClient;
+  mem: ReturnType<typeof dma.memfd>;
+  /** the server's DMA port counters */
+  port(): { reads: number; writes: number; declined: number };
+  done(): Promise<void>;
+}
+
+async function serve(engine: 'v8' | 'wasmtime', name: string, grant: Grant): Promise<Served> {
+  const plugin = await compile(engine, name);
+  const model = createPluginDevice({ name, plugin, grant, restartBackoffMs: [0] });
+  const run = startServer(model);
+  const client = await run.connect();
+  const mem = dma.memfd(GUEST_BYTES);
+  await client.dmaMap({ iova: 0n, sizeBytes: GUEST_BYTES, flags: RW, fd: mem.fd });
+  return {
+    model,
+    run,
+    client,
+    mem,
+    port() {
+      const s = run.server.stats();
+      return { reads: s.directDmaReads, writes: s.directDmaWrites, declined: s.directDmaDeclined };
+    },
+    async done() {
+      await run.hangUp(client);
+      run.stop();
+      model.close();
+      mem.close();
+    },
+  };
+}
+
+/** one hostile action (a region-write), then its status register */
+async function act(s: Served, offset: number, value: number): Promise<number> {
+  await s.client.write32(0, offset, value);
+  return s.client.read32(0, H.status);
+}
+
+async function write64(c: VfioUserClient, offset: number, value: bigint): Promise<void> {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, value, true);
+  await c.regionWrite(0, offset, b);
+}
+
+/** one edu DMA command, polled (bounded) until its run bit clears */
+async function eduDma(c: VfioUserClient, src: bigint, dst: bigint, count: number, cmd: number) {
+  await write64(c, EDU.DMA_SRC, src);
+  await write64(c, EDU.DMA_DST, dst);
+  await write64(c, EDU.DMA_CNT, BigInt(count));
+  await write64(c, EDU.DMA_CMD, BigInt(cmd | EDU.DMA_RUN));
+  for (let i = 0; i < 100_000; i++) {
+    if (((await c.read32(0, EDU.DMA_CMD)) & EDU.DMA_RUN) === 0) return;
+  }
+  assert.unreachable('the edu DMA never completed');
+}
+
+test('edu on wasmtime: its DMA commands copy through the port, both ways, byte for byte', async () => {
+  const s = await serve('wasmtime', 'edu', GRANT_ALL);
+  try {
+    const pattern = Uint8Array.from({ length: 4096 }, (_, i) => (i * 29 + 7) & 0xff);
+    s.mem.write(0x1000, pattern);
+    await eduDma(s.client, 0x1000n, EDU.BUF_ADDR, 4096, 0); // RAM -> edu
+    await eduDma(s.client, EDU.BUF_ADDR, 0x3000n, 4096, EDU.DMA_TO_RAM); // edu -> RAM
+    assert.equal([...s.mem.read(0x3000, 4096)], [...pattern]);
+    assert.equal(s.port(), { reads: 1, writes: 1, declined: 0 });
+    assert.equal(s.model.stats().denied, {});
+  } finally {
+    await s.done();
+  }
+});
+
+test('one export making many DMA calls: each is one port copy', async () => {
+  const s = await serve('wasmtime', 'hostile', GRANT_ALL);
+  try {
+    await s.client.write32(0, H.repeat, 16);
+    await s.client.write32(0, H.stride, 0x1000);
+    assert.is(await act(s, H.readLen, 4096), 0);
+    assert.equal(s.port(), { reads: 16, writes: 0, declined: 0 });
+    // the 17th page is past the client's memory: the first 16 copy, the last is declined and
+    // the JS chain answers not-mapped
+    await s.client.write32(0, H.repeat, 0x41);
+    assert.is(await act(s, H.readLen, 4096), H.failed | NOT_MAPPED);
+    assert.equal(s.port(), { reads: 16 + 0x40, writes: 0, declined: 1 });
+  } finally {
+    await s.done();
+  }
+});
+
+test('outside its grant the port declines; the grant refuses, with the same errors and counts', async () => {
+  const s = await serve('wasmtime', 'hostile', WINDOWS);
+  try {
+    assert.is(await act(s, H.read16, 0x10000), 0);
+    assert.is(await act(s, H.read16, 0x1fff0), 0, 'the last 16 bytes of the window');
+    assert.is(await act(s, H.write16, 0x18000), 0);
+    assert.is(await act(s, H.read16, 0x20000), 0, 'the read-only window reads');
+    assert.equal(s.port(), { reads: 3, writes: 1, declined: 0 });
+
+    assert.is(await act(s, H.read16, 0x30000), H.failed | NOT_GRANTED, 'mapped, not granted');
+    assert.is(await act(s, H.read16, 0xfff8), H.failed | NOT_GRANTED, 'starts before');
+    assert.is(await act(s, H.write16, 0x1fff8), H.failed | NOT_GRANTED, 'crosses the end');
+    assert.is(await act(s, H.write16, 0x20000), H.failed | NOT_GRANTED, 'read-only window');
+    assert.is(await act(s, H.readLen, 0x200000), H.failed | TOO_LARGE, 'over 1 MiB');
+    assert.equal(s.port(), { reads: 3, writes: 1, declined: 5 });
+    assert.is(s.model.stats().denied.dma, 4, 'every refusal counted once, by the grant');
+
+    await s.client.dmaUnmap({ iova: 0n, sizeBytes: GUEST_BYTES });
+    assert.is(await act(s, H.read16, 0x10000), H.failed | NOT_MAPPED, 'granted, not mapped');
+    assert.equal(s.port(), { reads: 3, writes: 1, declined: 6 });
+  } finally {
+    await s.done();
+  }
+});
+
+test('after a fence and restart the new instance gets the port', async () => {
+  const s = await serve('wasmtime', 'hostile', GRANT_ALL);
+  try {
+    assert.is(await act(s, H.read16, 0), 0);
+    assert.is(await s.client.read32(0, H.trap), 0xffffffff, 'the trap fences');
+    for (let i = 0; i < 1000 && s.model.stats().fenced; i++) {
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.is(s.model.stats().fenced, false, 'the plugin was restarted');
+    assert.is(await act(s, H.read16, 0), 0);
+    assert.equal(s.port(), { reads: 2, writes: 0, declined: 0 });
+  } finally {
+    await s.done();
+  }
+});
+
+test('hostile on v8: no port; the same calls go the JS way', async () => {
+  const s = await serve('v8', 'hostile', WINDOWS);
+  try {
+    assert.is(await act(s, H.read16, 0x10000), 0);
+    assert.is(await act(s, H.read16, 0x30000), H.failed | NOT_GRANTED);
+    assert.equal(s.port(), { reads: 0, writes: 0, declined: 0 });
+    assert.is(s.model.stats().denied.dma, 1);
+  } finally {
+    await s.done();
+  }
+});
+
+test.run();
