@@ -15,6 +15,13 @@
 //   len) call, so 4 KiB and 1 MiB move through the whole plugin path (model, plugin export,
 //   the engine's dma lowering, grant check, the server's one-copy dmaReadInto/dmaWriteFrom).
 //   The same with len 0, and a region-write that calls no import, give the per-call split.
+//   The hostile device is served by a server of its own, so on wasmtime its dma calls take the
+//   server's native DMA port (native/src/js/vfio_user_direct.cc) like a served device's.
+// - plugin dma.read / dma.write x K in one export: the hostile fixture's repeat register makes
+//   one region-write issue K dma calls of 4 KiB (what a device walking a scatter-gather list
+//   does), timed per copy: the same 4 KiB each time (cache-hot, like the memcpy row), and K
+//   consecutive 4 KiB pages streaming through 64 MiB of client memory, against memcpy
+//   streaming out of (read) or into (write) a 64 MiB memfd the same way.
 // - DmaSpace.read/write: the server's dmaRead (a new Buffer per call, what jco's glue lowered
 //   dma.read through) and dmaWrite, called directly (info).
 // - baselines: bench/c/memcpy_bench.c (gcc -O2, memcpy out of a MAP_SHARED memfd mapping, in a
@@ -45,8 +52,22 @@ const CMD_RUN = 1;
 const CMD_TO_RAM = 2;
 const EDU_DMA_DELAY_NS = 10_000n; // kDmaDelayNs in plugins/c/edu/src/edu.c
 /** test/fixtures/plugins/hostile/src/hostile.c: STATUS, arm, dma.read(0, v), dma.write(0, v) */
-const HOSTILE = { status: 0x30, arm: 0x50, dmaReadLen: 0x48, dmaWriteLen: 0x5c };
-const LOW_BYTES = 2 << 20;
+const HOSTILE = {
+  status: 0x30,
+  arm: 0x50,
+  dmaReadLen: 0x48,
+  dmaWriteLen: 0x5c,
+  repeat: 0x60,
+  stride: 0x64,
+};
+/** the hostile client's memory at IOVA 0: its dma calls start there */
+const LOW_BYTES = 64 << 20;
+/** dma calls per export in the burst rows, and the streaming rows' walk (64 MiB > L3) */
+const BURST = 64;
+/** the streaming groups: 4 KiB copies walking LOW_BYTES, out of client memory and into it */
+const STREAM = { read: 'stream-read', write: 'stream-write' };
+const isStream = (g) => g === STREAM.read || g === STREAM.write;
+const STREAM_CALLS = LOW_BYTES / 4096;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => process.stderr.write(`[bench:dma-copy] ${msg}\n`);
@@ -160,15 +181,27 @@ try {
   mem.write(0, pattern);
   const flags = DMA_FLAG_READ | DMA_FLAG_WRITE;
   await client.dmaMap({ iova: IOVA, sizeBytes: MEM_BYTES, flags, fd: mem.fd });
-  const low = dma.memfd(LOW_BYTES); // hostile.c DMAs at IOVA 0
-  low.write(0, pattern);
-  await client.dmaMap({ iova: 0n, sizeBytes: LOW_BYTES, flags, fd: low.fd });
   if (!space) throw new Error('the server did not attach the device');
-  hostile.attach({ irq: { trigger: () => false }, dma: space });
+  // hostile, served on its own socket: its client maps LOW_BYTES at IOVA 0 (hostile.c DMAs
+  // from there)
+  const hostileServer = new VfioUserServer(hostile, { socketPath: join(tmp, 'hostile.sock') });
+  hostileServer.listen();
+  const hostileClient = await VfioUserClient.connect(join(tmp, 'hostile.sock'));
+  await hostileClient.negotiate();
+  const low = dma.memfd(LOW_BYTES);
+  low.write(0, pattern);
+  await hostileClient.dmaMap({ iova: 0n, sizeBytes: LOW_BYTES, flags, fd: low.fd });
   teardown = async () => {
-    await client.dmaUnmap({ iova: 0n, sizeBytes: LOW_BYTES });
+    await hostileClient.dmaUnmap({ iova: 0n, sizeBytes: LOW_BYTES });
     await client.dmaUnmap({ iova: IOVA, sizeBytes: MEM_BYTES });
+    const port = hostileServer.stats();
+    notes.push(
+      `hostile's DMA port (wasmtime only): ${port.directDmaReads} reads and ` +
+        `${port.directDmaWrites} writes copied natively, ${port.directDmaDeclined} declined`,
+    );
     low.close();
+    hostileClient.close();
+    hostileServer.close();
     hostile.close();
     client.close();
     server.close();
@@ -251,12 +284,18 @@ try {
   // The hostile fixture: one region-write = one plugin export call = one dma call of `len`.
   const le32 = (v) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
   const status = new Uint8Array(4);
-  const hostileAct = (offset, len) => {
+  /** { setup, fn }: fn = one action at `offset` with `len`, repeated `repeat` times */
+  const hostileAct = (offset, len, repeat = 1, stride = 0) => {
     const value = le32(len);
+    const setup = () => {
+      hostile.write(0, HOSTILE.repeat, le32(repeat));
+      hostile.write(0, HOSTILE.stride, le32(stride));
+    };
+    setup();
     hostile.write(0, offset, value);
     hostile.read(0, HOSTILE.status, status);
     if (status.some((b) => b !== 0)) throw new Error(`hostile ${offset}/${len}: status ${status}`);
-    return () => hostile.write(0, offset, value);
+    return { setup, fn: () => hostile.write(0, offset, value) };
   };
   cases.push({
     key: 'native-call',
@@ -271,7 +310,7 @@ try {
     label: 'plugin region-write calling no import: the export call alone (info)',
     bytes: 4096,
     fixed: true,
-    fn: noImport,
+    ...noImport,
   });
   for (const [key, offset, what] of [
     ['read', HOSTILE.dmaReadLen, 'dma.read'],
@@ -282,16 +321,32 @@ try {
       label: `plugin ${what} of 0 bytes: export + import call, no copy (info)`,
       bytes: 4096,
       fixed: true,
-      fn: hostileAct(offset, 0),
+      ...hostileAct(offset, 0),
     });
     for (const size of SIZES) {
       cases.push({
         key: `plugin-${key}-${size}`,
         label: `plugin ${what} (hostile fixture: one export call, one ${what})`,
         bytes: size,
-        fn: hostileAct(offset, size),
+        ...hostileAct(offset, size),
       });
     }
+    cases.push({
+      key: `plugin-${key}-burst`,
+      label: `plugin ${what} x ${BURST} in one export, the same 4 KiB: per copy`,
+      bytes: 4096,
+      per: BURST,
+      ...hostileAct(offset, 4096, BURST, 0),
+    });
+    cases.push({
+      key: `plugin-${key}-stream`,
+      label: `plugin ${what} x ${STREAM_CALLS} in one export, consecutive 4 KiB pages: per copy`,
+      bytes: 4096,
+      group: STREAM[key],
+      per: STREAM_CALLS,
+      minN: 3,
+      ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
+    });
   }
   cases.push({
     key: 'dmaspace-read-8',
@@ -341,22 +396,27 @@ for (const c of cases) {
   // warm up for warmMs (JIT and wasm tier-up take a while for the slower paths), then size a
   // sample to about sampleMs
   const per = warmUp(c.fn, warmMs);
-  c.n = Math.max(200, Math.min(5_000_000, Math.round((sampleMs * 1e6) / per)));
+  c.n = Math.max(c.minN ?? 200, Math.min(5_000_000, Math.round((sampleMs * 1e6) / per)));
   c.samples = [];
 }
-/** memcpy iterations per size for about sampleMs (4 KiB: ~25 ns, 1 MiB: ~35 µs on this VM) */
-const C_EST_NS = { 4096: 25, [1 << 20]: 35_000 };
-const cN = SIZES.map((s) => Math.max(100, Math.round((sampleMs * 1e6) / C_EST_NS[s])));
-const cSamples = Object.fromEntries(SIZES.map((s) => [s, []]));
+/** the table's groups: the two sizes, and 4 KiB copies streaming through LOW_BYTES */
+const GROUPS = [...SIZES, STREAM.read, STREAM.write];
+/** memcpy iterations per group for about sampleMs (4 KiB: ~25 ns, 1 MiB: ~35 µs, streaming
+ *  4 KiB: ~200 ns on this VM), and the memcpy_bench argument of each */
+const C_EST_NS = { 4096: 25, [1 << 20]: 35_000, [STREAM.read]: 200, [STREAM.write]: 200 };
+const cArgs = GROUPS.map((g) => {
+  const n = Math.max(100, Math.round((sampleMs * 1e6) / C_EST_NS[g]));
+  if (g === STREAM.read) return `4096:${n}:${LOW_BYTES}`;
+  if (g === STREAM.write) return `4096:${n}:${LOW_BYTES}:w`;
+  return `${g}:${n}`;
+});
+const cSamples = Object.fromEntries(GROUPS.map((g) => [g, []]));
 const runC = () => {
-  const out = execFileSync(
-    cbin,
-    SIZES.map((s, i) => `${s}:${cN[i]}`),
-    { encoding: 'utf8' },
-  );
+  const out = execFileSync(cbin, cArgs, { encoding: 'utf8' });
   for (const line of out.trim().split('\n')) {
     const r = JSON.parse(line);
-    cSamples[r.size].push(r.ns_per_copy);
+    const group = r.span === r.size ? r.size : r.to_memfd ? STREAM.write : STREAM.read;
+    cSamples[group].push(r.ns_per_copy);
   }
 };
 const runJs = (r) => {
@@ -364,7 +424,7 @@ const runJs = (r) => {
     const c = cases[(k + r) % cases.length];
     c.setup?.();
     gc(); // the garbage of the allocating rows (DmaSpace.read) is not charged to the next row
-    c.samples.push(timeLoop(c.fn, c.n));
+    c.samples.push(timeLoop(c.fn, c.n) / (c.per ?? 1)); // per copy for the repeated rows
   }
 };
 log(`${reps} reps x (C memcpy in a child, ${cases.length} in-process cases)`);
@@ -417,15 +477,20 @@ function splitLines(rows) {
 // ---------- table ----------
 const mbps = (bytes, ns) => (bytes * 1e3) / ns;
 const rows = [];
-for (const size of SIZES) {
+for (const size of GROUPS) {
+  const bytes = isStream(size) ? 4096 : size;
   const c = stat(cSamples[size]);
-  const memcpyMbps = mbps(size, c.median);
+  const memcpyMbps = mbps(bytes, c.median);
   const js = cases.find((k) => k.key === `buffer-copy-${size}`);
-  const jsMbps = mbps(size, median(js.samples));
-  rows.push({ size, label: 'C memcpy (bench/c/memcpy_bench.c, gcc -O2)', ns: c, mbps: memcpyMbps });
-  for (const k of cases.filter((x) => x.bytes === size)) {
+  const jsMbps = js ? mbps(bytes, median(js.samples)) : undefined;
+  const memcpyLabel = isStream(size)
+    ? `C memcpy ${size === STREAM.read ? 'out of' : 'into'} consecutive 4 KiB of a` +
+      ` ${LOW_BYTES >> 20} MiB memfd (memcpy_bench SPAN)`
+    : 'C memcpy (bench/c/memcpy_bench.c, gcc -O2)';
+  rows.push({ size, label: memcpyLabel, ns: c, mbps: memcpyMbps });
+  for (const k of cases.filter((x) => (x.group ?? x.bytes) === size)) {
     const s = stat(k.samples);
-    const rate = k.fixed ? undefined : mbps(size, s.median);
+    const rate = k.fixed ? undefined : mbps(bytes, s.median);
     if (rate === undefined) {
       rows.push({ size, key: k.key, label: k.label, ns: s, n: k.n });
       continue;
@@ -438,12 +503,17 @@ for (const size of SIZES) {
       n: k.n,
       mbps: rate,
       vsMemcpy: rate / memcpyMbps,
-      vsBufferCopy: k.baseline ? undefined : rate / jsMbps,
+      vsBufferCopy: k.baseline || jsMbps === undefined ? undefined : rate / jsMbps,
       goal: k.baseline || k.info ? undefined : GOAL,
     });
   }
 }
-const size = (b) => (b >= 1 << 20 ? `${b >> 20} MiB` : `${b >> 10} KiB`);
+const size = (b) =>
+  isStream(b)
+    ? `4 KiB of ${LOW_BYTES >> 20} MiB`
+    : b >= 1 << 20
+      ? `${b >> 20} MiB`
+      : `${b >> 10} KiB`;
 const fmtNs = (s) => {
   const v = s.median >= 10000 ? `${(s.median / 1000).toFixed(1)} µs` : `${s.median.toFixed(0)} ns`;
   return `${v} ±${Math.round(((s.max - s.min) / s.median / 2) * 100)}%`;
@@ -490,7 +560,7 @@ writeFileSync(
       mode: values.quick ? 'quick' : 'full',
       reps,
       goal: GOAL,
-      memcpyN: Object.fromEntries(SIZES.map((s, i) => [s, cN[i]])),
+      memcpyArgs: cArgs,
       rows,
       samples: {
         memcpy: cSamples,
