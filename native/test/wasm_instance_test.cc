@@ -169,7 +169,7 @@ void HostileImportsAndErrors() {
 /** a DmaPort over its own RAM: declines what `decline` says, counts what it answers */
 class FakePort final : public wasm::DmaPort {
  public:
-  std::vector<uint8_t> ram = std::vector<uint8_t>(2 << 20);
+  std::vector<uint8_t> ram = std::vector<uint8_t>(8 << 20);
   bool decline = false;
   int reads = 0, writes = 0;
 
@@ -194,7 +194,8 @@ class FakePort final : public wasm::DmaPort {
   }
 };
 
-constexpr uint64_t kDmaReadLen = 0x48, kDmaWriteLen = 0x5c, kRepeat = 0x60, kStride = 0x64;
+constexpr uint64_t kDmaReadLen = 0x48, kDmaWriteLen = 0x5c, kRepeat = 0x60, kStride = 0x64,
+                   kDmaWriteGrow = 0x68;
 
 void DmaPortAnswersOrDeclines() {
   FakeHost host;
@@ -231,6 +232,19 @@ void DmaPortAnswersOrDeclines() {
   CHECK_EQ(status, 0x100u);  // err(not-mapped) from the host
   CHECK_EQ(port.reads, 9);
   CHECK_EQ(port.writes, 8);
+  // one call: a dma.write (the trampoline's first look at the memory), then a malloc that grows
+  // the memory, then a dma.write out of the new pages, which that first look did not cover
+  port.decline = false;
+  CHECK(h->RegionWrite(0, kRepeat, 4, 1).ok());
+  before = h->MemoryBytes();
+  CHECK(h->RegionWrite(0, kDmaWriteGrow, 4, 4 << 20).ok());
+  CHECK(h->live());
+  CHECK(h->MemoryBytes() > before);
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  CHECK_EQ(status, 0u);
+  CHECK_EQ(port.writes, 10);
+  CHECK_EQ(port.ram[0], 0xa5);
+  CHECK_EQ(port.ram[(4 << 20) - 1], 0xa5);
   h->set_dma_port(nullptr);
   CHECK(h->live());
 }

@@ -67,12 +67,19 @@ std::string TakeTrap(wasm_trap_t* trap, uint32_t budget_ms) {
   return text;
 }
 
-/** The process's engine: epoch interruption on, cranelift at speed. Never freed. */
+/**
+ * The process's engine: epoch interruption on, cranelift at speed. Never freed.
+ *
+ * A linear memory never moves (memory_may_move off: a 32-bit memory lives in its reservation,
+ * 4 GiB on 64-bit hosts, and grows in place). Instance::memory_data relies on it: its snapshot
+ * of the base stays valid for the whole of a plugin call, whatever the plugin grows meanwhile.
+ */
 wasm_engine_t* SharedEngine() {
   static wasm_engine_t* engine = [] {
     wasm_config_t* config = wasm_config_new();
     wasmtime_config_epoch_interruption_set(config, true);
     wasmtime_config_cranelift_opt_level_set(config, WASMTIME_OPT_LEVEL_SPEED);
+    wasmtime_config_memory_may_move_set(config, false);
     return wasm_engine_new_with_config(config);  // takes the config
   }();
   return engine;
@@ -325,10 +332,10 @@ std::unique_ptr<Instance> Instance::Create(std::shared_ptr<Module> module, Host*
   }
   Exports& ex = *self->exports_;
   wasm_trap_t* trap = nullptr;
-  self->in_call_ = true;  // a start function runs here: imports may see the instance
+  self->SetInCall(true);  // a start function runs here: imports may see the instance
   wasmtime_error_t* error =
       wasmtime_linker_instantiate(linker, self->ctx_, self->module_->raw(), &ex.instance, &trap);
-  self->in_call_ = false;
+  self->SetInCall(false);
   wasmtime_linker_delete(linker);
   if (error != nullptr || trap != nullptr) {
     std::string text = error != nullptr ? TakeMessage(error) : TakeTrap(trap, options.budget_ms);
@@ -377,9 +384,9 @@ std::unique_ptr<Instance> Instance::Create(std::shared_ptr<Module> module, Host*
       return nullptr;
     }
     wasmtime_val_raw_t raw[1];
-    self->in_call_ = true;
+    self->SetInCall(true);
     wasmtime_error_t* err = wasmtime_func_call_unchecked(self->ctx_, &init, raw, 1, &trap);
-    self->in_call_ = false;
+    self->SetInCall(false);
     if (err != nullptr || trap != nullptr) {
       std::string text = err != nullptr ? TakeMessage(err) : TakeTrap(trap, options.budget_ms);
       *why = "_initialize: " + (self->fault_.empty() ? text : self->fault_);
@@ -416,12 +423,17 @@ uint8_t* Instance::memory_data(size_t* size) const {
   }
   *size = wasmtime_memory_data_size(ctx_, &exports_->memory);
   uint8_t* base = wasmtime_memory_data(ctx_, &exports_->memory);
-  if (import_depth_ > 0) {
+  if (in_call_) {
     memory_base_ = base;
     memory_size_ = *size;
     memory_known_ = true;
   }
   return base;
+}
+
+void Instance::SetInCall(bool in_call) {
+  in_call_ = in_call;
+  memory_known_ = false;  // a call starts or ends: the next look asks wasmtime
 }
 
 void Instance::NoteFault(std::string why) {
@@ -476,11 +488,11 @@ Outcome Instance::Call(int export_id, wasmtime_val_raw_t* raw, size_t n) {
   // SAFETY: the export's core signature was checked at instantiation, and `raw` holds
   // max(params, results) values (the callers size it from canon::kExports).
   wasmtime_context_set_epoch_deadline(ctx_, deadline_ticks_);
-  in_call_ = true;
+  SetInCall(true);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* error =
       wasmtime_func_call_unchecked(ctx_, &exports_->funcs[export_id], raw, n, &trap);
-  in_call_ = false;
+  SetInCall(false);
   if (state_ == State::kDisposed) {  // disposed by a host import during the call
     if (error != nullptr) wasmtime_error_delete(error);
     if (trap != nullptr) wasm_trap_delete(trap);
@@ -499,11 +511,11 @@ Outcome Instance::PostReturn(int export_id, uint32_t ptr) {
   if (!exports_->has_post[export_id]) return {};
   wasmtime_val_raw_t raw[1];
   raw[0].i32 = static_cast<int32_t>(ptr);
-  in_call_ = true;
+  SetInCall(true);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* error =
       wasmtime_func_call_unchecked(ctx_, &exports_->post[export_id], raw, 1, &trap);
-  in_call_ = false;
+  SetInCall(false);
   if (error == nullptr && trap == nullptr) return {};
   std::string text = error != nullptr ? TakeMessage(error) : TakeTrap(trap, budget_ms_);
   return Fail(Outcome::kTrap, "post-return: " + text);
@@ -775,9 +787,17 @@ wasm_trap_t* TrapWith(Instance* inst, const char* what, std::string why) {
 
 /** memory[ptr, ptr + len) for the plugin's argument or return area, or nullptr */
 uint8_t* GuestRange(Instance* inst, uint32_t ptr, uint64_t len, uint32_t align) {
+  if (ptr % align != 0) return nullptr;
+  auto inside = [&](size_t size) { return ptr <= size && len <= size - ptr; };
   size_t size = 0;
   uint8_t* base = inst->memory_data(&size);
-  if (base == nullptr || ptr % align != 0 || ptr > size || len > size - ptr) return nullptr;
+  if (base != nullptr && !inside(size)) {
+    // The snapshot may predate a memory.grow earlier in this call (memory only grows, and
+    // never moves): look again before refusing.
+    inst->ForgetMemory();
+    base = inst->memory_data(&size);
+  }
+  if (base == nullptr || !inside(size)) return nullptr;
   return base + ptr;
 }
 
@@ -965,10 +985,7 @@ wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t
                         size_t /*nargs*/) {
   const int id = static_cast<int>(reinterpret_cast<intptr_t>(env));
   auto* inst = static_cast<Instance*>(wasmtime_context_get_data(wasmtime_caller_context(caller)));
-  inst->EnterImport();
-  wasm_trap_t* trap = Import(id, inst, a);
-  inst->LeaveImport();
-  return trap;
+  return Import(id, inst, a);
 }
 
 }  // namespace

@@ -136,21 +136,16 @@ class Instance {
    */
   void set_dma_port(DmaPort* port) { dma_port_ = port; }
   DmaPort* dma_port() const { return dma_port_; }
-  /** the plugin's memory now, or {nullptr, 0} */
-  uint8_t* memory_data(size_t* size) const;
   /**
-   * brackets one host import (the trampoline): meanwhile memory_data answers from a snapshot,
-   * taken at the first use and again after each Realloc, since only the plugin running can grow
-   * (and so move) its memory. Two wasmtime calls per import instead of two per look.
+   * the plugin's memory, or {nullptr, 0}. During a plugin call (in host imports) the answer is a
+   * snapshot, taken at the first look of the call and again after each Realloc: the base never
+   * moves (SharedEngine), and the size only grows, so a snapshot's bounds are never too wide;
+   * a check they refuse looks again (ForgetMemory) before failing. Two wasmtime calls per
+   * plugin call instead of two per look (they were a third of a native dma.write's cost).
    */
-  void EnterImport() {
-    ++import_depth_;
-    memory_known_ = false;
-  }
-  void LeaveImport() {
-    --import_depth_;
-    memory_known_ = false;
-  }
+  uint8_t* memory_data(size_t* size) const;
+  /** drops the snapshot: the next memory_data asks wasmtime */
+  void ForgetMemory() const { memory_known_ = false; }
   /** calls cabi_realloc(0, 0, align, len); 0 and a fault note on failure */
   bool Realloc(uint32_t align, uint32_t len, uint32_t* ptr);
   /** keeps the first host fault of a call: the trap's reason */
@@ -163,6 +158,8 @@ class Instance {
   Outcome Call(int export_id, wasmtime_val_raw_t* raw, size_t n);
   Outcome Fail(Outcome::Kind kind, std::string message);
   Outcome Dead() const;
+  /** enters or leaves plugin code (an export, cabi_realloc's caller, a post-return, the start) */
+  void SetInCall(bool in_call);
   /** the post-return of export `f` with the pointer it returned */
   Outcome PostReturn(int export_id, uint32_t ptr);
   Outcome Lifted(const Outcome& lift, int export_id, uint32_t ptr);
@@ -177,9 +174,8 @@ class Instance {
   uint32_t budget_ms_ = 0;
   State state_ = State::kLive;
   bool in_call_ = false;
-  std::string fault_;  // the first host fault of the current call
-  int import_depth_ = 0;
-  mutable bool memory_known_ = false;  // memory_base_/memory_size_ hold this import's snapshot
+  std::string fault_;                  // the first host fault of the current call
+  mutable bool memory_known_ = false;  // memory_base_/memory_size_ hold this call's snapshot
   mutable uint8_t* memory_base_ = nullptr;
   mutable size_t memory_size_ = 0;
   std::string poisoned_by_;
