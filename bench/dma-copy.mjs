@@ -38,6 +38,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { buildC } from './cbuild.mjs';
 import { timeLoop, warmUp } from './timing.mjs';
 
 const GOAL = 0.8; // plugin DMA rate as a fraction of memcpy's
@@ -103,7 +104,7 @@ const errText = (err) => (err instanceof Error ? err.message : String(err)).spli
 const cacheDir = join(process.env.VFIOBOX_CACHE ?? join(homedir(), '.cache', 'vfiobox'), 'bench');
 mkdirSync(cacheDir, { recursive: true });
 const cbin = join(cacheDir, 'memcpy_bench');
-execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', cbin, join(root, 'bench/c/memcpy_bench.c')]);
+buildC(join(root, 'bench/c/memcpy_bench.c'), cbin);
 const sources = [
   'host/device/model.ts',
   'host/vfio-user/server.ts',

@@ -16,6 +16,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildC } from './cbuild.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
@@ -52,13 +53,7 @@ const cacheDir = join(process.env.VFIOBOX_CACHE ?? join(homedir(), '.cache', 'vf
 mkdirSync(cacheDir, { recursive: true });
 const cbin = join(cacheDir, 'vfio_bench');
 log(`gcc -O2 bench/c/vfio_bench.c -> ${cbin}`);
-execFileSync(
-  'gcc',
-  ['-O2', '-Wall', '-Wextra', '-o', cbin, join(root, 'bench', 'c', 'vfio_bench.c')],
-  {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  },
-);
+buildC(join(root, 'bench', 'c', 'vfio_bench.c'), cbin, { stdio: ['ignore', 'inherit', 'inherit'] });
 
 const tsSrc = join(root, 'bench', 'lab', 'vfio-bench.ts');
 const tsJs = join(root, 'build', 'bench', 'lab', 'vfio-bench.js');

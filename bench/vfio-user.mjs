@@ -13,6 +13,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildC } from './cbuild.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => process.stderr.write(`[bench:vfio-user] ${msg}\n`);
@@ -43,14 +44,7 @@ const cacheDir = join(process.env.VFIOBOX_CACHE ?? join(homedir(), '.cache', 'vf
 mkdirSync(cacheDir, { recursive: true });
 const bin = (name) => join(cacheDir, name);
 for (const name of ['vu_echo', 'vu_rtt']) {
-  execFileSync('gcc', [
-    '-O2',
-    '-Wall',
-    '-Wextra',
-    '-o',
-    bin(name),
-    join(root, 'bench/c', `${name}.c`),
-  ]);
+  buildC(join(root, 'bench/c', `${name}.c`), bin(name));
 }
 
 /** Starts a server pinned to the CPU; resolves when it printed "listening". */
