@@ -350,6 +350,8 @@ export interface NativeVfioUserServerStats {
   inlineServed: number;
   /** waits for the next request that ended without one (they back off) */
   inlineTimeouts: number;
+  /** waits that ended because the event loop had work of its own (it runs it at once) */
+  inlineYields: number;
   /** BAR accesses the direct route answered (setDirect), and its returned access errors */
   directReads: number;
   directWrites: number;

@@ -3,11 +3,12 @@
 // a reply the server waits briefly for the client's next request and serves it without a trip
 // through the event loop. These tests hold it to its bounds: requests are answered in order,
 // and the loop's own work (a timer, a worker message) still runs while a client keeps the
-// server busy with back-to-back requests.
+// server busy with back-to-back requests, and a wait ends as soon as the loop has work.
 import { Worker } from 'node:worker_threads';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CMD, FLAG_REPLY, RawClient, tempSocketPath } from './server-fixture.js';
+import { VfioUserServer } from '../../host/vfio-user/server.js';
+import { CMD, FLAG_REPLY, RamDevice, RawClient, tempSocketPath } from './server-fixture.js';
 
 const test = suite('vfio-user server: inline serving');
 
@@ -84,6 +85,34 @@ test('back-to-back requests are answered in order and the loop still runs its ti
     client.close();
   } finally {
     await s.stop();
+  }
+});
+
+test("a client on the server's own loop: each wait yields to the loop at once", async () => {
+  // This client cannot send its next request before the loop hands it the reply, so a wait
+  // that watched only the client's socket would sit out its whole timeout after every reply.
+  // The reply makes the loop's epoll fd readable, and that ends the wait.
+  const { path, cleanup } = tempSocketPath();
+  const server = new VfioUserServer(new RamDevice(), { socketPath: path });
+  server.listen();
+  const client = new RawClient(path);
+  try {
+    await client.negotiate();
+    const n = 200;
+    for (let i = 0; i < n; i++) {
+      const r = await client.regionRead(0, (i * 4) % 256, 4);
+      assert.is(r.command, CMD.REGION_READ);
+      assert.is(r.flags, FLAG_REPLY);
+    }
+    const st = server.stats();
+    assert.is(st.regionReads[0], n);
+    assert.is(st.inlineTimeouts, 0, 'a wait ran into its timeout');
+    assert.ok(st.inlineYields > 0, 'no wait yielded to the loop');
+    assert.is(st.inlineServed, 0, 'a same-loop client was served inline');
+  } finally {
+    client.close();
+    server.close();
+    cleanup();
   }
 });
 

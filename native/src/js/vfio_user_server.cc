@@ -300,8 +300,9 @@ void JsVfioUserServer::OnClientPoll(void* arg, int status, int events) {
     self->ServeClient(status, events);
     // A client that waits for each reply (a vCPU trapped on a BAR access) sends the next
     // request soon after: wait for it here and serve it in the same scopes, without a trip
-    // through the event loop (bounded: the loop's own work waits at most kInlineBurst
-    // requests, or kInlineWaitMs of a quiet client). Microtasks run when the scope closes.
+    // through the event loop. Bounded: the loop's I/O ends the wait at once and its timers
+    // bound it; microtasks run when the scope closes, after at most kInlineBurst requests or
+    // kInlineWaitMs of a quiet client.
     for (int i = 0; i < kInlineBurst && self->WaitForNextRequest(); ++i) {
       ++self->inline_served_;
       self->ServeClient(0, UV_READABLE);
@@ -337,26 +338,31 @@ bool JsVfioUserServer::WaitForNextRequest() {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return false;
   // What the loop would wait for next: 0 = it has work now (a due timer, an immediate, a
-  // closing handle, uv_stop); otherwise its next timer, which bounds the wait.
+  // closing handle, uv_stop); otherwise -1 (no timer) or the milliseconds to its next timer,
+  // which bound the wait.
   uv_update_time(loop);
-  if (uv_backend_timeout(loop) == 0) return false;  // else -1 (no timer) or at least 1 ms
-  // Only the client's socket is watched: polling the loop's backend (epoll) fd too costs about
-  // what skipping the loop saves. Other I/O (worker messages, signals, other sockets) waits
-  // for the end of the burst, or kInlineWaitMs when the client is quiet. (A ppoll with a
-  // sub-millisecond timeout measured slower per round trip than poll's 1 ms.)
-  pollfd fd{core().client_fd(), POLLIN, 0};
-  // (so the next timer is not due before kInlineWaitMs ends)
-  int n = ::poll(&fd, 1, kInlineWaitMs);  // EINTR: a signal, which the loop handles
+  int next_timer = uv_backend_timeout(loop);
+  if (next_timer == 0) return false;
+  int wait_ms = next_timer < 0 ? kInlineWaitMs : std::min(next_timer, kInlineWaitMs);
+  // The client's socket, and the loop's own epoll fd: it polls readable as soon as anything
+  // the loop watches is ready (a worker message, a signal, another socket, or a client on
+  // this very loop that our reply just reached), and the wait then yields to the loop at once.
+  // The timeout is kInlineWaitMs rather than 1 ms because a timeout shorter than the
+  // scheduler tick (4 ms at HZ=250) arms the earliest hrtimer, and reprogramming the timer
+  // twice per wait cost 5 to 6 us per round trip in a VM (bench/README.md, session 10).
+  pollfd fds[2] = {{core().client_fd(), POLLIN, 0}, {uv_backend_fd(loop), POLLIN, 0}};
+  int n = ::poll(fds, 2, wait_ms);  // EINTR: a signal, which the loop handles
   if (n == 0) {
-    // a client that does not answer at once (a quiet guest, or one on this very loop, which
-    // cannot send before we return): wait less often, 1 in 2, 4, ... 64 wakeups
+    // a quiet client (an idle guest): wait less often, 1 in 2, 4, ... 64 wakeups
     inline_misses_ = std::min(inline_misses_ + 1, kInlineMaxBackoff);
     inline_skip_ = (1 << inline_misses_) - 1;
     ++inline_timeouts_;
     return false;
   }
   inline_misses_ = 0;
-  return n > 0 && (fd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return true;
+  ++inline_yields_;  // the loop has work (or poll failed): let it run
+  return false;
 }
 
 void JsVfioUserServer::UpdateClientWatch() {

@@ -202,13 +202,14 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   napi_async_context async_context_ = nullptr;  // one callback scope per poll wakeup
   /** requests served inline per poll wakeup at most, and the longest wait for one */
   static constexpr int kInlineBurst = 32;
-  static constexpr int kInlineWaitMs = 1;
+  static constexpr int kInlineWaitMs = 10;     // longer than a 4 ms tick: see WaitForNextRequest
   static constexpr int kInlineMaxBackoff = 6;  // after misses, wait in 1 of at most 64 wakeups
   DirectRoute direct_;
   DirectDmaPort direct_dma_{this};
   uint64_t callback_errors_ = 0;
   uint64_t inline_served_ = 0;    // requests served by WaitForNextRequest's wait
   uint64_t inline_timeouts_ = 0;  // waits that saw no request
+  uint64_t inline_yields_ = 0;    // waits the loop's own work ended first
   int inline_misses_ = 0;
   int inline_skip_ = 0;
   int js_depth_ = 0;  // > 0 while a poll callback runs: close() is deferred to its end

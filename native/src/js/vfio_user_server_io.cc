@@ -225,6 +225,7 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("fencedReplies", Num(env, s.fenced_replies));
   out.Set("inlineServed", Num(env, inline_served_));
   out.Set("inlineTimeouts", Num(env, inline_timeouts_));
+  out.Set("inlineYields", Num(env, inline_yields_));
   out.Set("directReads", Num(env, direct_.reads));
   out.Set("directWrites", Num(env, direct_.writes));
   out.Set("directErrors", Num(env, direct_.errors));
