@@ -128,19 +128,24 @@ void JsVfioUserServer::ClearDirect() {
   direct_.dma = {};
 }
 
+vfio_user::ServerCore* DirectDmaPort::Claim(uint64_t iova, uint32_t len, bool to_guest,
+                                            DmaSpan* span) {
+  DirectRoute& route = owner_->direct_;
+  vfio_user::ServerCore* core = owner_->DirectCore();
+  if (core == nullptr || len > route.dma.max_bytes || !route.dma.Allows(iova, len, to_guest) ||
+      !core->MappedSpan(iova, len, to_guest, span)) {
+    ++route.dma_declined;
+    return nullptr;
+  }
+  ++(to_guest ? route.dma_writes : route.dma_reads);
+  return core;
+}
+
 bool DirectDmaPort::Read(uint64_t iova, uint32_t len, wasm::GuestBuffer& out,
                          wasm::HostStatus* status) {
-  JsVfioUserServer& s = *owner_;
-  DirectRoute& route = s.direct_;
-  vfio_user::ServerCore* core = s.DirectCore();
   DmaSpan span;
-  // decline (the JS chain decides, and counts) unless this is a copy out of one mmapped map
-  if (core == nullptr || len > route.dma.max_bytes || !route.dma.Allows(iova, len, false) ||
-      !core->MappedSpan(iova, len, false, &span)) {
-    ++route.dma_declined;
-    return false;
-  }
-  ++route.dma_reads;
+  vfio_user::ServerCore* core = Claim(iova, len, false, &span);
+  if (core == nullptr) return false;
   // The plugin's cabi_realloc runs here (it may trap). It cannot unmap anything: DMA_UNMAP
   // and disconnects are handled on this thread, and not during a plugin call, so span stays.
   uint8_t* dst = out.Alloc(len);
@@ -156,16 +161,9 @@ bool DirectDmaPort::Read(uint64_t iova, uint32_t len, wasm::GuestBuffer& out,
 
 bool DirectDmaPort::Write(uint64_t iova, const uint8_t* data, uint32_t len,
                           wasm::HostStatus* status) {
-  JsVfioUserServer& s = *owner_;
-  DirectRoute& route = s.direct_;
-  vfio_user::ServerCore* core = s.DirectCore();
   DmaSpan span;
-  if (core == nullptr || len > route.dma.max_bytes || !route.dma.Allows(iova, len, true) ||
-      !core->MappedSpan(iova, len, true, &span)) {
-    ++route.dma_declined;
-    return false;
-  }
-  ++route.dma_writes;
+  vfio_user::ServerCore* core = Claim(iova, len, true, &span);
+  if (core == nullptr) return false;
   // SAFETY: CopyMapped only reads from `buf` when to_guest is true.
   int r = core->CopyMapped(span, const_cast<uint8_t*>(data), true);
   *status = r == 0 ? wasm::HostStatus::Ok() : wasm::HostStatus::Err(DmaErrorCase(-r));

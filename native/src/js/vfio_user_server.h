@@ -87,6 +87,12 @@ class DirectDmaPort final : public wasm::DmaPort {
   bool Write(uint64_t iova, const uint8_t* data, uint32_t len, wasm::HostStatus* status) override;
 
  private:
+  /**
+   * the core and the client span when the port copies [iova, iova+len) itself (the grant
+   * allows it, within the per-call limit, inside one mmapped map), else nullptr: declined and
+   * counted, and the JS chain answers
+   */
+  vfio_user::ServerCore* Claim(uint64_t iova, uint32_t len, bool to_guest, DmaSpan* span);
   JsVfioUserServer* owner_;
 };
 
