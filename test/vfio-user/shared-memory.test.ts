@@ -212,6 +212,15 @@ test('the memory outlives a client, and reconnecting leaks no fd or mapping', as
       if (round === 0) base = baseline();
       else assert.equal(now(), base);
     }
+    // closing the server closes the memory's fd and unmaps it there and then, not when the
+    // server object is collected (a later leak check would see it go)
+    const open = now();
+    running.stop();
+    // hangUp resumed us from the server's disconnect callback: the close completes when that
+    // callback returns, which one turn of the loop guarantees
+    await new Promise(setImmediate);
+    const after = now();
+    assert.equal(after, { fds: open.fds - 2, memfdMaps: open.memfdMaps - 1 }, 'listen fd, memfd');
   } finally {
     running.stop();
     dev.close();

@@ -90,6 +90,14 @@ void ServerCore::OnWritable() {
   if (r < 0) Disconnect("sendmsg: " + ErrnoName(-r));
 }
 
+void ServerCore::ReleaseMemory() {
+  for (RegionSpec& spec : layout_.regions) {
+    if (!spec.memory_backed) continue;
+    spec.memory.reset();  // AreaAccess and MemoryOf treat a region without memory as plain
+    spec.fd.reset();      // and its region info as having no fd
+  }
+}
+
 bool ServerCore::WantsWrite() const { return conn_ && conn_->transport.SendPending(); }
 
 void ServerCore::BadFrame() {

@@ -141,6 +141,11 @@ class ServerCore {
   bool HasDeferred() const;
   /** drops the client (deferred to the end of the current request when inside one). */
   void Disconnect(const std::string& reason);
+  /**
+   * after the final close (nobody serves this layout again): closes the memory-backed regions'
+   * memfds and unmaps them now, not when the last handle to the core is collected
+   */
+  void ReleaseMemory();
 
   /**
    * device DMA: copies out of / into the client's mmapped memory; 0 or -errno (EFAULT not

@@ -138,6 +138,7 @@ void ServerHost::Close() {
     if (it != reg.hosts.end() && it->second.get() == this) reg.hosts.erase(it);
   }
   Teardown();
+  core_->ReleaseMemory();
 }
 
 void ServerHost::Teardown() {
