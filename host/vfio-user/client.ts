@@ -13,7 +13,35 @@ import { createLogger } from '../log.js';
 import { loadVfioUserNative } from '../native/binding.js';
 import type { NativeFdMapping } from '../native/types.js';
 import { VFIO_REGION_INFO_FLAG_MMAP } from '../vfio/uapi.js';
+import type {
+  ClientOptions,
+  ClientStats,
+  DeviceInfo,
+  DmaMapArgs,
+  DmaUnmapArgs,
+  IrqInfo,
+  NegotiateResult,
+  RegionInfo,
+  Reply,
+  RequestOptions,
+  SetIrqsArgs,
+} from './client-api.js';
 import * as p from './protocol.js';
+
+export type {
+  ClientOptions,
+  ClientStats,
+  DeviceInfo,
+  DmaMapArgs,
+  DmaUnmapArgs,
+  IrqInfo,
+  NegotiateResult,
+  RegionInfo,
+  Reply,
+  RequestOptions,
+  SetIrqsArgs,
+} from './client-api.js';
+export { dma, type Memfd } from './guest-memory.js';
 
 const log = createLogger('vfio-user-client');
 const { EACCES, ECONNRESET, EFAULT, EINVAL, EIO, ENOTCONN, ETIMEDOUT } = constants.errno;
@@ -39,98 +67,6 @@ export function connectNativeTransport(socketPath: string): Transport {
     close: () => sock.close(),
     closeFd: (fd) => api.closeFd(fd),
   };
-}
-
-export interface ClientOptions {
-  /** per-request timeout; default 5000 ms, as QEMU's vfio-user-pci x-msg-timeout [QEMU-SRC] */
-  timeoutMs?: number;
-}
-
-export interface RequestOptions {
-  timeoutMs?: number;
-  /** force this msg_id (tests of the id-reuse rule); default: the next id */
-  msgId?: number;
-}
-
-/** A reply as it came: the header, the payload after it, and any fds (the caller owns them). */
-export interface Reply {
-  header: p.Header;
-  payload: Uint8Array;
-  fds: number[];
-}
-
-export interface NegotiateResult {
-  major: number;
-  minor: number;
-  capabilities: p.VersionCapabilities;
-  json?: Record<string, unknown>;
-}
-
-export interface DeviceInfo {
-  flags: number;
-  numRegions: number;
-  numIrqs: number;
-}
-
-export interface RegionInfo {
-  index: number;
-  flags: number;
-  sizeBytes: number;
-  /** offset at which to mmap `fd` */
-  offset: number;
-  caps: {
-    sparseMmap?: Array<{ offset: number; size: number }>;
-    type?: { type: number; subtype: number };
-    msixMappable?: boolean;
-  };
-  /** the region's fd when it (or part of it) can be mmap'ed; the caller closes it */
-  fd?: number;
-}
-
-export interface IrqInfo {
-  index: number;
-  flags: number;
-  count: number;
-}
-
-export interface SetIrqsArgs {
-  index: number;
-  flags: number;
-  start: number;
-  count: number;
-  /** one eventfd per sub-index with DATA_EVENTFD (split by the server's max_msg_fds) */
-  fds?: number[];
-  /** count bytes with DATA_BOOL */
-  data?: Uint8Array;
-}
-
-export interface DmaMapArgs {
-  iova: bigint;
-  sizeBytes: number | bigint;
-  /** DMA_FLAG_READ | DMA_FLAG_WRITE */
-  flags: number;
-  /** the server may mmap [fdOffset, fdOffset + sizeBytes) of it */
-  fd?: number;
-  fdOffset?: number | bigint;
-  /** no fd: the client answers the server's DMA_READ/WRITE from this memory */
-  memory?: Uint8Array;
-}
-
-export interface DmaUnmapArgs {
-  iova: bigint;
-  sizeBytes: number | bigint;
-  flags?: number;
-}
-
-export interface ClientStats {
-  requests: number;
-  errorReplies: number;
-  timeouts: number;
-  unmatchedReplies: number;
-  dmaReads: number;
-  dmaWrites: number;
-  /** server-to-client commands refused (unknown, bad, or outside every local map) */
-  refusedCommands: number;
 }
 
 interface Pending {
@@ -754,65 +690,3 @@ function checkCount(count: number): void {
     throw new RangeError(`count must be an integer in [0, 2^32) (received ${count})`);
   }
 }
-
-/** Guest memory in a memfd, for DMA maps with an fd (the server mmaps it). */
-export interface Memfd {
-  readonly fd: number;
-  readonly sizeBytes: number;
-  read(offset: number, length: number): Uint8Array;
-  write(offset: number, data: Uint8Array): void;
-  /**
-   * ftruncate(2) to `sizeBytes`. Shrinking under a DMA map is what a hostile client does: the
-   * server's DMA from the lost range then fails (EFAULT) instead of raising SIGBUS.
-   */
-  truncate(sizeBytes: number): void;
-  /** Idempotent. The server's own reference (from DMA_MAP) stays until it unmaps. */
-  close(): void;
-}
-
-function memfd(initialBytes: number, name = 'vfiobox-guest'): Memfd {
-  if (!Number.isSafeInteger(initialBytes) || initialBytes <= 0) {
-    throw new RangeError(`sizeBytes must be a positive integer (received ${initialBytes})`);
-  }
-  let sizeBytes = initialBytes;
-  const api = loadVfioUserNative();
-  let fd = api.memfdCreate(name, sizeBytes);
-  const check = (offset: number, length: number) => {
-    if (fd < 0) throw new RangeError('memfd is closed');
-    if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > sizeBytes) {
-      throw new RangeError(`[${offset}, +${length}) is outside the ${sizeBytes}-byte memfd`);
-    }
-  };
-  return {
-    get fd() {
-      return fd;
-    },
-    get sizeBytes() {
-      return sizeBytes;
-    },
-    read(offset, length) {
-      check(offset, length);
-      return api.fdRead(fd, offset, length);
-    },
-    write(offset, data) {
-      check(offset, data.byteLength);
-      api.fdWrite(fd, offset, data);
-    },
-    truncate(newBytes) {
-      if (fd < 0) throw new RangeError('memfd is closed');
-      if (!Number.isSafeInteger(newBytes) || newBytes < 0) {
-        throw new RangeError(`sizeBytes must be a non-negative integer (received ${newBytes})`);
-      }
-      api.fdTruncate(fd, newBytes);
-      sizeBytes = newBytes;
-    },
-    close() {
-      if (fd < 0) return;
-      api.closeFd(fd);
-      fd = -1;
-    },
-  };
-}
-
-/** Helpers for guest memory a client shares with the server. */
-export const dma = { memfd };
