@@ -28,19 +28,7 @@ import type {
 } from './client-api.js';
 import * as p from './protocol.js';
 
-export type {
-  ClientOptions,
-  ClientStats,
-  DeviceInfo,
-  DmaMapArgs,
-  DmaUnmapArgs,
-  IrqInfo,
-  NegotiateResult,
-  RegionInfo,
-  Reply,
-  RequestOptions,
-  SetIrqsArgs,
-} from './client-api.js';
+export type * from './client-api.js';
 export { dma, type Memfd } from './guest-memory.js';
 
 const log = createLogger('vfio-user-client');
