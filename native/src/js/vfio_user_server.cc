@@ -351,7 +351,7 @@ bool JsVfioUserServer::WaitForNextRequest() {
   // scheduler tick (4 ms at HZ=250) arms the earliest hrtimer, and reprogramming the timer
   // twice per wait cost 5 to 6 us per round trip in a VM (bench/README.md, session 10).
   pollfd fds[2] = {{core().client_fd(), POLLIN, 0}, {uv_backend_fd(loop), POLLIN, 0}};
-  int n = ::poll(fds, 2, wait_ms);  // EINTR: a signal, which the loop handles
+  int n = ::poll(fds, 2, wait_ms);
   if (n == 0) {
     // a quiet client (an idle guest): wait less often, 1 in 2, 4, ... 64 wakeups
     inline_misses_ = std::min(inline_misses_ + 1, kInlineMaxBackoff);
@@ -360,8 +360,9 @@ bool JsVfioUserServer::WaitForNextRequest() {
     return false;
   }
   inline_misses_ = 0;
-  if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return true;
-  ++inline_yields_;  // the loop has work (or poll failed): let it run
+  if (n < 0) return false;  // EINTR: the loop handles the signal
+  if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return true;
+  ++inline_yields_;  // only the loop's own work is ready: let it run
   return false;
 }
 
