@@ -11,7 +11,12 @@
 // client sent in between waits in the socket and is served in order.
 
 import { EventEmitter } from 'node:events';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import {
+  MessageChannel,
+  type MessagePort,
+  receiveMessageOnPort,
+  Worker,
+} from 'node:worker_threads';
 import { type Remote, wrap } from 'comlink';
 import type { IrqSnapshot } from '../device/interrupts.js';
 import { loadVfioUserNative } from '../native/binding.js';
@@ -97,11 +102,22 @@ export class DeviceSupervisor extends EventEmitter {
       events: port2,
     };
     const worker = new Worker(this.#workerUrl, { workerData: data, transferList: [port2] });
+    let started = false;
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     worker.on('error', (err) => this.#event('worker-error', { message: err.message }));
-    worker.on('exit', (code) => this.#onExit(worker, code, port1));
+    worker.on('exit', (code) => this.#onExit(worker, code, port1, started));
     this.#worker = worker;
     this.#remote = wrap<DeviceControl>(nodeEndpoint(worker));
-    await this.#remote.start(adopt ? { ...this.spec, adopt: true } : this.spec);
+    // A worker that dies (or is stopped) before it replies would leave the call pending forever.
+    const code = await Promise.race([
+      this.#remote.start(adopt ? { ...this.spec, adopt: true } : this.spec).then(() => undefined),
+      exited,
+    ]);
+    if (code !== undefined || this.#worker !== worker) {
+      const why = this.#stopping ? 'was stopped' : `exited with code ${code}`;
+      throw new Error(`device ${this.spec.name}: its worker ${why} before the device started`);
+    }
+    started = true;
     this.#watch();
   }
 
@@ -190,16 +206,23 @@ export class DeviceSupervisor extends EventEmitter {
       await this.#start(true);
       this.#event('restarted', { restarts: this.#restarts });
     } catch (err) {
+      if (this.#stopping) return; // stop() ended the new worker and releases the core
       this.#event('restart-failed', { message: (err as Error).message });
       this.#release(); // nobody will serve the client: let it see the connection close
     }
   }
 
-  #onExit(worker: Worker, code: number, port: import('node:worker_threads').MessagePort): void {
+  /** started: the worker had answered start(); one that dies before is #start's failure. */
+  #onExit(worker: Worker, code: number, port: MessagePort, started: boolean): void {
+    // What the worker posted just before it died is queued but not yet dispatched, and close()
+    // would drop it: a config-state snapshot lost here would be missing from the next worker.
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      this.#emit(m.message as ServeEvent);
+    }
     port.close();
     if (this.#worker !== worker) return; // terminated on purpose
     this.#worker = undefined;
-    if (this.#stopping) return;
+    if (this.#stopping || !started) return;
     this.#event('worker-exit', { code });
     void this.#restart();
   }
