@@ -63,6 +63,7 @@
           "sources": [
             "native/src/wasm/component_binary.cc",
             "native/src/wasm/instance.cc",
+            "native/src/wasm/windows.cc",
             "native/src/js/wasmtime.cc"
           ],
           "libraries": ["<(wasmtime_dir)/lib/libvfiobox_wasmtime.a", "-lpthread", "-ldl", "-lm"]

@@ -22,6 +22,10 @@
 //   does), timed per copy: the same 4 KiB each time (cache-hot, like the memcpy row), and K
 //   consecutive 4 KiB pages streaming through 64 MiB of client memory, against memcpy
 //   streaming out of (read) or into (write) a 64 MiB memfd the same way.
+// - plugin memcpy out of / into a DMA window (WIT 0.1.2 dma.map-window, wasmtime only): the
+//   hostile fixture maps all of its client memory over its own once, and each copy is then
+//   its own memcpy (wasm memory.copy) with no host call; the same four shapes (4 KiB, 1 MiB,
+//   a burst of the same 4 KiB, 4 KiB pages streaming), against the same memcpy rows.
 // - DmaSpace.read/write: the server's dmaRead (a new Buffer per call, what jco's glue lowered
 //   dma.read through) and dmaWrite, called directly (info).
 // - baselines: bench/c/memcpy_bench.c (gcc -O2, memcpy out of a MAP_SHARED memfd mapping, in a
@@ -60,6 +64,10 @@ const HOSTILE = {
   dmaWriteLen: 0x5c,
   repeat: 0x60,
   stride: 0x64,
+  windowIova: 0x70,
+  mapWindow: 0x74, // value: length | 1 (writable)
+  windowCopyOut: 0x84,
+  windowCopyIn: 0x88,
 };
 /** the hostile client's memory at IOVA 0: its dma calls start there */
 const LOW_BYTES = 64 << 20;
@@ -171,6 +179,8 @@ try {
     plugin: hostileLoaded.compiled,
     grant: { ...grantFromManifest(hostileLoaded.manifest), dma: 'all' },
     clock,
+    // room for a DMA window over all of LOW_BYTES, beside its heap
+    limits: { memoryBytes: LOW_BYTES + (16 << 20) },
   });
   const server = new VfioUserServer(model, { socketPath: join(tmp, 'edu.sock') });
   server.listen();
@@ -191,8 +201,15 @@ try {
   await hostileClient.negotiate();
   const low = dma.memfd(LOW_BYTES);
   low.write(0, pattern);
+  low.seal(); // as QEMU's memory-backend-memfd: plain copies, and a DMA window may map it
   await hostileClient.dmaMap({ iova: 0n, sizeBytes: LOW_BYTES, flags, fd: low.fd });
   teardown = async () => {
+    // a fenced fixture answers every write at once: its rows would time nothing
+    const last = new Uint8Array(4);
+    hostile.read(0, HOSTILE.status, last);
+    if (hostile.stats().fenced || last.some((b) => b !== 0)) {
+      notes.push(`INVALID hostile rows: the fixture ended fenced or failing (status ${last})`);
+    }
     await hostileClient.dmaUnmap({ iova: 0n, sizeBytes: LOW_BYTES });
     await client.dmaUnmap({ iova: IOVA, sizeBytes: MEM_BYTES });
     const port = hostileServer.stats();
@@ -348,6 +365,49 @@ try {
       minN: 3,
       ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
     });
+  }
+  // DMA windows (WIT 0.1.2 dma.map-window, wasmtime only): all of LOW_BYTES mapped over the
+  // plugin's memory once, then each copy is the plugin's own memcpy (a wasm memory.copy) out of
+  // or into the window, with no host call.
+  hostile.write(0, HOSTILE.windowIova, le32(0));
+  hostile.write(0, HOSTILE.mapWindow, le32(LOW_BYTES | 1));
+  hostile.read(0, HOSTILE.status, status);
+  const windowStatus = new DataView(status.buffer).getUint32(0, true);
+  if (windowStatus !== 0) {
+    notes.push(
+      `DMA window rows: n/a on ${values.engine} (map-window status 0x${windowStatus.toString(16)};` +
+        ' 0x106 = unsupported: windows need --engine wasmtime)',
+    );
+  } else {
+    for (const [key, offset, what] of [
+      ['read', HOSTILE.windowCopyOut, 'out of'],
+      ['write', HOSTILE.windowCopyIn, 'into'],
+    ]) {
+      for (const size of SIZES) {
+        cases.push({
+          key: `window-${key}-${size}`,
+          label: `plugin memcpy ${what} a DMA window (one export call, no import)`,
+          bytes: size,
+          ...hostileAct(offset, size),
+        });
+      }
+      cases.push({
+        key: `window-${key}-burst`,
+        label: `plugin memcpy ${what} a DMA window x ${BURST} in one export, the same 4 KiB: per copy`,
+        bytes: 4096,
+        per: BURST,
+        ...hostileAct(offset, 4096, BURST, 0),
+      });
+      cases.push({
+        key: `window-${key}-stream`,
+        label: `plugin memcpy ${what} a DMA window x ${STREAM_CALLS}, consecutive 4 KiB pages: per copy`,
+        bytes: 4096,
+        group: STREAM[key],
+        per: STREAM_CALLS,
+        minN: 3,
+        ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
+      });
+    }
   }
   cases.push({
     key: 'dmaspace-read-8',

@@ -365,6 +365,12 @@ export interface NativeVfioUserServerStats {
   directDmaReads: number;
   directDmaWrites: number;
   directDmaDeclined: number;
+  /**
+   * the instance's dma.map-window calls (WIT 0.1.2) that got a window of the client's memory,
+   * and those refused (not granted, not mapped, access denied, unsupported memory)
+   */
+  directWindowsMapped: number;
+  directWindowsRefused: number;
   /** accesses per region index */
   regionReads: number[];
   regionWrites: number[];
@@ -473,8 +479,10 @@ export interface NativeVfioUser {
     offset: number,
     sizeBytes: number,
   ) => NativeFdMapping;
-  /** memfd_create(name, MFD_CLOEXEC) + ftruncate; returns the fd */
+  /** memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING) + ftruncate; returns the fd */
   memfdCreate(name: string, sizeBytes: number): number;
+  /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), as QEMU's memory-backend-memfd seals */
+  memfdSeal(fd: number): void;
   /** pread exactly len bytes (EIO at end of file) */
   fdRead(fd: number, offset: number, len: number): Uint8Array;
   /** pwrite all of data */
@@ -552,6 +560,7 @@ export const NATIVE_VFIO_USER_KEYS = {
   fdRead: true,
   fdWrite: true,
   fdTruncate: true,
+  memfdSeal: true,
   closeFd: true,
   vfioUserFence: true,
   vfioUserClose: true,

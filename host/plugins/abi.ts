@@ -4,16 +4,18 @@
 // wit/README.md "Versioning"). A plugin targets exactly one version: every name it imports or
 // exports carries it, and a plugin mixing two is refused rather than guessed at.
 //
-// 0.1.1 only added items (memory areas), so a 0.1.0 plugin runs against the 0.1.1 host imports
+// 0.1.1 and 0.1.2 only added items, so an older plugin runs against the latest host imports
 // unchanged and needs no adapter in host/plugins/compat/ (compat/README.md): it simply never
-// imports or exports the new interfaces.
+// imports or exports what it lacks. 0.1.1 added interfaces (memory areas); 0.1.2 added functions
+// to an existing one (`dma.map-window`, `dma.unmap-window`, with `types.window-error`) and no
+// interface, so its interface lists are 0.1.1's.
 
 import { PluginError } from '../errors.js';
 import type { AbiVersion, World } from './engine.js';
 import { isKnownWasiImport } from './wasi/index.js';
 
 /** The range of `vfiobox:device` versions this host instantiates, inclusive. */
-export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.1' } as const satisfies {
+export const SUPPORTED_ABI = { min: '0.1.0', max: '0.1.2' } as const satisfies {
   min: AbiVersion;
   max: AbiVersion;
 };
@@ -32,12 +34,16 @@ const INTERFACES: Readonly<
     imports: ['types', 'irq', 'dma', 'log', 'clock', 'byte-stream', 'region', 'shared-memory'],
     exports: ['device', 'memory-areas'],
   },
+  '0.1.2': {
+    imports: ['types', 'irq', 'dma', 'log', 'clock', 'byte-stream', 'region', 'shared-memory'],
+    exports: ['device', 'memory-areas'],
+  },
 };
 
 export type { World } from './engine.js';
 
 /**
- * The world a component's interface names belong to (wit/vfiobox-device/0.1.1/worlds.wit). A
+ * The world a component's interface names belong to (wit/vfiobox-device/0.1.2/worlds.wit). A
  * component lists only the imports its code calls, so the exports decide: `memory-areas` is
  * emulated-device-with-memory whether or not it calls shared-memory.
  */

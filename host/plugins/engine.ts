@@ -5,8 +5,9 @@
 // already grant-checked host imports, and turn every way a call can go wrong into one of two
 // outcomes: a returned WIT error (`WitError`) or a plugin fault (`PluginError`, kind 'trap').
 //
-// Types mirror `wit/vfiobox-device/0.1.1` (0.1.0 plus memory areas) in jco's naming (camelCase fields, enum cases as
-// kebab-case strings, `u64` as bigint, `option<T>` as `T | undefined`).
+// Types mirror `wit/vfiobox-device/0.1.2` (0.1.0 plus memory areas in 0.1.1 and DMA windows in
+// 0.1.2) in jco's naming (camelCase fields, enum cases as kebab-case strings, `u64` as bigint,
+// `option<T>` as `T | undefined`).
 
 /** The WIT world a plugin targets (wit/vfiobox-device/<ver>/worlds.wit). */
 export type World = 'emulated-device' | 'passthrough-variant' | 'emulated-device-with-memory';
@@ -30,6 +31,15 @@ export type AccessErrorCode =
   | 'device-error';
 export type DmaErrorCode = 'not-mapped' | 'not-granted' | 'access-denied' | 'too-large';
 export type IrqErrorCode = 'invalid-vector' | 'not-granted';
+/** `types.window-error` (0.1.2): why `dma.map-window` or `dma.unmap-window` failed. */
+export type WindowErrorCode =
+  | 'not-mapped'
+  | 'not-granted'
+  | 'access-denied'
+  | 'invalid-range'
+  | 'busy'
+  | 'too-many'
+  | 'unsupported';
 
 export interface BarDescription {
   index: number;
@@ -138,6 +148,9 @@ export interface HostImports {
     readInto?(iova: bigint, len: number, target: DmaTarget): number;
     /** Optional: write straight from the plugin's memory (DmaSpace.writeFrom). */
     writeFrom?(iova: bigint, memory: ArrayBuffer, offset: number, len: number): void;
+    // `map-window` and `unmap-window` (0.1.2) are not here: they map guest memory over the
+    // plugin's linear memory, which only an engine can do. The wasmtime engine answers them
+    // natively; every other engine answers err(unsupported) (v8-imports.ts).
   };
   log: { log(level: LogLevel, message: string): void };
   clock: {

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The single table between the WIT error enums (wit/vfiobox-device/0.1.0/types.wit) and Linux
+// The single table between the WIT error enums (wit/vfiobox-device/0.1.2/types.wit) and Linux
 // errno values (STYLE.md B3). Each case's errno is the one its doc comment in types.wit names;
 // the errno is what the VMM sees in the vfio-user reply. Nothing else in the host maps these.
 
 import { errnoValue } from '../errors.js';
-import type { AccessErrorCode, DmaErrorCode, IrqErrorCode } from './engine.js';
+import type { AccessErrorCode, DmaErrorCode, IrqErrorCode, WindowErrorCode } from './engine.js';
 
 /** Positive Linux errno by name; these exist on every Linux build of Node. */
 function errno(name: string): number {
@@ -30,17 +30,29 @@ export const DMA_ERRNO: Readonly<Record<DmaErrorCode, number>> = {
   'too-large': errno('E2BIG'),
 };
 
+/** `types.window-error` (0.1.2): `dma.map-window`, `dma.unmap-window` */
+export const WINDOW_ERRNO: Readonly<Record<WindowErrorCode, number>> = {
+  'not-mapped': errno('EFAULT'),
+  'not-granted': errno('EPERM'),
+  'access-denied': errno('EACCES'),
+  'invalid-range': errno('EINVAL'),
+  busy: errno('EBUSY'),
+  'too-many': errno('ENOSPC'),
+  unsupported: errno('ENOTSUP'),
+};
+
 /** `types.irq-error` */
 export const IRQ_ERRNO: Readonly<Record<IrqErrorCode, number>> = {
   'invalid-vector': errno('EINVAL'),
   'not-granted': errno('EPERM'),
 };
 
-export type WitErrorEnum = 'access-error' | 'dma-error' | 'irq-error';
+export type WitErrorEnum = 'access-error' | 'dma-error' | 'window-error' | 'irq-error';
 
 const TABLES: Readonly<Record<WitErrorEnum, Readonly<Record<string, number>>>> = {
   'access-error': ACCESS_ERRNO,
   'dma-error': DMA_ERRNO,
+  'window-error': WINDOW_ERRNO,
   'irq-error': IRQ_ERRNO,
 };
 

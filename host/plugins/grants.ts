@@ -12,6 +12,9 @@
 // - shared-memory calls (0.1.1) reach only the plugin's own memory areas (as its memory-areas
 //   export declared them): outside its BARs `out-of-range`, inside a BAR but outside every
 //   area (or without the grant) `not-granted`, over DMA_MAX_TRANSFER_BYTES `invalid-width`.
+// dma.map-window (0.1.2) is granted by the same DMA grant (read access for a window that is not
+// writable, read and write for a writable one), checked once at map time by the engine that
+// maps it (wasmtime, natively, from directDmaGrant); it has no wrapper here.
 // The wrappers allocate nothing on the success path.
 
 import { ConfigError } from '../errors.js';
@@ -219,7 +222,8 @@ function logLimiter(perSecond: number, nowMs: () => number): () => boolean {
  * A DMA grant in the form a native DMA port checks it (the vfio-user server's direct route,
  * native/src/js/vfio_user_direct.cc): the same windows, directions and per-call limit as
  * applyGrants' dma checks. A port copies only what this allows and leaves every other call to
- * applyGrants, which refuses and counts it.
+ * applyGrants, which refuses and counts it. The port also checks dma.map-window (0.1.2)
+ * against it: read access, plus write for a writable window.
  */
 export interface DirectDmaGrant {
   /** grant.dma === 'all' */

@@ -15,6 +15,12 @@ export interface Memfd {
    * server's DMA from the lost range then fails (EFAULT) instead of raising SIGBUS.
    */
   truncate(sizeBytes: number): void;
+  /**
+   * Seals the size (F_SEAL_SHRINK | F_SEAL_GROW), as QEMU's memory-backend-memfd does by
+   * default; truncate() fails from then on. Only memory sealed against shrinking can back a
+   * plugin's DMA window (WIT dma.map-window): the server knows its pages stay.
+   */
+  seal(): void;
   /** Idempotent. The server's own reference (from DMA_MAP) stays until it unmaps. */
   close(): void;
 }
@@ -54,6 +60,10 @@ export function memfd(initialBytes: number, name = 'vfiobox-guest'): Memfd {
       }
       api.fdTruncate(fd, newBytes);
       sizeBytes = newBytes;
+    },
+    seal() {
+      if (fd < 0) throw new RangeError('memfd is closed');
+      api.memfdSeal(fd);
     },
     close() {
       if (fd < 0) return;

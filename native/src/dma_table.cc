@@ -133,6 +133,13 @@ int DmaTable::TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpa
   return 0;
 }
 
+const DmaEntry* DmaTable::Holding(uint64_t iova) const {
+  size_t at = UpperBound(iova);
+  if (at == 0) return nullptr;
+  const DmaEntry& e = entries_[at - 1];  // the last entry starting at or below iova
+  return iova - e.iova < e.size ? &e : nullptr;
+}
+
 uint64_t DmaTable::MappedBytes() const {
   uint64_t total = 0;
   for (const DmaEntry& e : entries_) total += e.size;

@@ -46,6 +46,7 @@ struct DmaEntry {
   uint64_t buffer_offset = 0;   // offset of hva inside its buffer (reported to JS)
   uint32_t flags = 0;           // VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE
   bool may_fault = false;       // the memory may lose pages (a client fd that can shrink)
+  int fd = -1;  // the memory's file, kept open by `owner` (-1: not kept), for DMA windows
 };
 
 /** the part of a range that one entry holds (TranslateSpan). */
@@ -89,6 +90,8 @@ class DmaTable {
    * `iova` is not mapped, -EACCES when its entry lacks the access, -EINVAL for len 0 or wrap.
    */
   int TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpan* span) const;
+  /** the entry holding `iova`, or nullptr; valid until the table next changes */
+  const DmaEntry* Holding(uint64_t iova) const;
   std::vector<DmaEntry> List() const { return entries_; }
   uint64_t MappedBytes() const;
   size_t Count() const { return entries_.size(); }

@@ -4,8 +4,13 @@
 // is lifted field by field, region accesses and their returned errors, list results (save-state,
 // dma.read into the plugin) and imports with error results, traps that poison, an overrunning
 // call stopped by its budget, the memory cap, and dispose; a DmaPort in front of the host
-// (answering or declining, with the plugin's memory growing under a port's read). Built by run.sh
+// (answering or declining, with the plugin's memory growing under a port's read), and DMA
+// windows over a sealed memfd the port offers (map, load, store, memcpy, drop). Built by run.sh
 // only when scripts/wasmtime.sh has built the library.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -101,7 +106,9 @@ std::unique_ptr<wasm::Instance> Make(const std::string& name, FakeHost* host,
     std::printf("compile %s: %s\n", name.c_str(), why.c_str());
     return nullptr;
   }
-  auto inst = wasm::Instance::Create(module, host, {"0.1.0", memory, budget_ms}, &why);
+  // the fixtures' WIT versions: hostile.c is built against 0.1.2 (DMA windows), edu 0.1.0
+  const char* abi = name.rfind("hostile", 0) == 0 ? "0.1.2" : "0.1.0";
+  auto inst = wasm::Instance::Create(module, host, {abi, memory, budget_ms}, &why);
   CHECK(inst != nullptr);
   if (!inst) std::printf("instantiate %s: %s\n", name.c_str(), why.c_str());
   return inst;
@@ -249,6 +256,91 @@ void DmaPortAnswersOrDeclines() {
   CHECK(h->live());
 }
 
+/** a DmaPort whose RAM is a sealed memfd: WindowSource offers it, other calls are declined */
+class WindowPort final : public wasm::DmaPort {
+ public:
+  static constexpr uint64_t kBytes = 1 << 20;
+  int fd = -1;
+  bool refuse = false;
+  WindowPort() {
+    fd = ::memfd_create("window-port", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CHECK(fd >= 0 && ::ftruncate(fd, kBytes) == 0);
+    CHECK(::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+  }
+  ~WindowPort() { ::close(fd); }
+  uint32_t Peek(uint64_t at) const {
+    uint32_t v = 0;
+    CHECK(::pread(fd, &v, 4, static_cast<off_t>(at)) == 4);
+    return v;
+  }
+  void Poke(uint64_t at, uint32_t v) const {
+    CHECK(::pwrite(fd, &v, 4, static_cast<off_t>(at)) == 4);
+  }
+  bool Read(uint64_t, uint32_t, wasm::GuestBuffer&, HostStatus*) override { return false; }
+  bool Write(uint64_t, const uint8_t*, uint32_t, HostStatus*) override { return false; }
+  HostStatus WindowSource(uint64_t iova, uint32_t len, bool, wasm::WindowFile* file) override {
+    if (refuse) return HostStatus::Err(static_cast<uint8_t>(wasm::WindowError::kNotGranted));
+    if (iova + len > kBytes)
+      return HostStatus::Err(static_cast<uint8_t>(wasm::WindowError::kNotMapped));
+    file->fd = fd;
+    file->offset = iova;
+    return HostStatus::Ok();
+  }
+};
+
+constexpr uint64_t kWindowIova = 0x70, kMapWindow = 0x74, kUnmapWindow = 0x78, kWindowWord = 0x7c,
+                   kWindowOffset = 0x80, kWindowCopyOut = 0x84;
+
+/** the hostile fixture's map-window of `value` (length | 1 writable): its status */
+uint64_t MapWindow(wasm::Instance* h, uint64_t iova, uint64_t value) {
+  uint64_t status = 1;
+  CHECK(h->RegionWrite(0, kWindowIova, 4, iova).ok());
+  CHECK(h->RegionWrite(0, kMapWindow, 4, value).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &status).ok());
+  return status;
+}
+
+void WindowsMapAndDrop() {
+  FakeHost host;
+  WindowPort port;
+  auto h = Make("hostile", &host);
+  if (!h) return;
+  uint64_t v = 0;
+  CHECK_EQ(MapWindow(h.get(), 0, 0x2000 | 1), 0x106u);  // no port: err(unsupported)
+  h->set_dma_port(&port);
+  port.Poke(0x1000, 0xfeedface);
+  CHECK_EQ(MapWindow(h.get(), 0, 0x4000 | 1), 0u);
+  CHECK_EQ(h->window_count(), 1u);
+  CHECK(h->RegionWrite(0, kWindowOffset, 4, 0x1000).ok());
+  CHECK(h->RegionRead(0, kWindowWord, 4, &v).ok());
+  CHECK_EQ(v, 0xfeedfaceu);  // the plugin's load reads the file
+  CHECK(h->RegionWrite(0, kWindowWord, 4, 0x0b0e0b0e).ok());
+  CHECK_EQ(port.Peek(0x1000), 0x0b0e0b0eu);  // and its store writes it
+  // the plugin's memcpy out of the whole window (wasmtime's memory.copy over the mapping)
+  CHECK(h->RegionWrite(0, kWindowCopyOut, 4, 0x4000).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &v).ok());
+  CHECK_EQ(v, 0u);
+  CHECK_EQ(MapWindow(h.get(), 0x8000, 0x1000), 0x104u);  // over the same buffer: err(busy)
+  port.refuse = true;
+  CHECK_EQ(MapWindow(h.get(), 0, 0x1000), 0x104u);  // busy is checked before the port
+  // the VMM unmaps [0, 0x1000): the window over it goes, and reads zeros
+  h->DropWindows(0, 0x1000);
+  CHECK_EQ(h->window_count(), 0u);
+  CHECK(h->RegionRead(0, kWindowWord, 4, &v).ok());
+  CHECK_EQ(v, 0u);
+  CHECK_EQ(port.Peek(0x1000), 0x0b0e0b0eu);
+  CHECK_EQ(MapWindow(h.get(), 0, 0x1000), 0x101u);  // the port's refusal: err(not-granted)
+  port.refuse = false;
+  // mapped again, and unmapped by the plugin
+  CHECK_EQ(MapWindow(h.get(), 0, 0x2000 | 1), 0u);
+  CHECK(h->RegionWrite(0, kUnmapWindow, 4, 0).ok());
+  CHECK(h->RegionRead(0, kStatus, 4, &v).ok());
+  CHECK_EQ(v, 0u);
+  CHECK_EQ(h->window_count(), 0u);
+  CHECK(h->live());
+  h->set_dma_port(nullptr);
+}
+
 void TrapsPoison() {
   FakeHost host;
   auto h = Make("hostile", &host);
@@ -292,6 +384,7 @@ int main(int argc, char** argv) {
   EduDescribesAndAnswers();
   HostileImportsAndErrors();
   DmaPortAnswersOrDeclines();
+  WindowsMapAndDrop();
   TrapsPoison();
   BudgetStopsASpin();
   MemoryCapHolds();

@@ -21,8 +21,8 @@ function refusal(fn: () => unknown): PluginError {
   throw new Error('unreachable');
 }
 
-test('the supported range is 0.1.0..0.1.1', () => {
-  assert.equal({ ...SUPPORTED_ABI }, { min: '0.1.0', max: '0.1.1' });
+test('the supported range is 0.1.0..0.1.2', () => {
+  assert.equal({ ...SUPPORTED_ABI }, { min: '0.1.0', max: '0.1.2' });
 });
 
 test('names of one supported version give the ABI, world and capability imports', () => {
@@ -83,13 +83,45 @@ test('a newer version is refused as unsupported, naming it and the supported ran
   );
   assert.is(err.kind, 'unsupported');
   assert.match(err.message, /vfiobox:device@0\.2\.0/);
-  assert.match(err.message, /0\.1\.0\.\.0\.1\.1/);
+  assert.match(err.message, /0\.1\.0\.\.0\.1\.2/);
+});
+
+test('0.1.2 (DMA windows: new dma functions, no new interface) loads with the interfaces of 0.1.1', () => {
+  const v2 = (iface: string) => v(iface, '0.1.2');
+  const abi = readAbi('w', {
+    imports: [v2('types'), v2('irq'), v2('dma'), v2('log'), v2('clock')],
+    exports: [v2('device')],
+  });
+  assert.equal(abi, {
+    abi: '0.1.2',
+    world: 'emulated-device',
+    imports: ['irq', 'dma', 'log', 'clock'],
+    exports: ['device'],
+  });
+  const memory = readAbi('m', {
+    imports: [v2('dma'), v2('shared-memory')],
+    exports: [v2('memory-areas'), v2('device')],
+  });
+  assert.is(memory.world, 'emulated-device-with-memory');
+  const passthrough = readAbi('p', { imports: [v2('region'), v2('dma')], exports: [v2('device')] });
+  assert.is(passthrough.world, 'passthrough-variant');
+});
+
+test('the patch after the maximum (0.1.3, what next/ builds as) is refused as unsupported', () => {
+  const err = refusal(() =>
+    readAbi('next', { imports: [v('dma', '0.1.3')], exports: [v('device', '0.1.3')] }),
+  );
+  assert.is(err.kind, 'unsupported');
+  assert.match(
+    err.message,
+    /built against vfiobox:device@0\.1\.3; this host supports 0\.1\.0\.\.0\.1\.2/,
+  );
 });
 
 test('an older version is refused the same way', () => {
   const err = refusal(() => readAbi('old', { imports: [], exports: [v('device', '0.0.9')] }));
   assert.is(err.kind, 'unsupported');
-  assert.match(err.message, /@0\.0\.9.*0\.1\.0\.\.0\.1\.1/);
+  assert.match(err.message, /@0\.0\.9.*0\.1\.0\.\.0\.1\.2/);
 });
 
 test('a plugin mixing versions is refused, naming which interface has which version', () => {
@@ -125,7 +157,7 @@ test('the engine refuses a real 0.2.0 component before transpiling it', async ()
     );
   assert.instance(err, PluginError);
   assert.is((err as PluginError).kind, 'unsupported');
-  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.1/);
+  assert.match((err as PluginError).message, /@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.2/);
 });
 
 test('loadPlugin reports the ABI, world, interfaces and hash of a supported plugin', async () => {

@@ -209,8 +209,13 @@ const LOWERABLE = new wasm.Module(
 
 test('the dma import of every supported 0.1.x version is lowered, and nothing else', () => {
   const host = fastHost();
-  const theirs = { read: () => undefined, write: () => undefined };
-  for (const version of ['0.1.0', '0.1.1']) {
+  const theirs = {
+    read: () => undefined,
+    write: () => undefined,
+    'map-window': () => undefined,
+    'unmap-window': () => undefined,
+  };
+  for (const version of ['0.1.0', '0.1.1', '0.1.2']) {
     const lowering = new DmaLowering(host.dma, { noteHostFault: () => undefined });
     const name = `vfiobox:device/dma@${version}`;
     const out = lowering.imports(LOWERABLE, { [name]: theirs, other: { f: () => 0 } });
@@ -218,6 +223,9 @@ test('the dma import of every supported 0.1.x version is lowered, and nothing el
     assert.ok(dma, version);
     assert.is.not(dma.read, theirs.read, `${version}: read is the engine's`);
     assert.is.not(dma.write, theirs.write, `${version}: write is the engine's`);
+    // 0.1.2's window functions stay the glue's lowering (they reach v8-imports.ts)
+    assert.is(dma['map-window'], theirs['map-window'], `${version}: map-window is the glue's`);
+    assert.is(dma['unmap-window'], theirs['unmap-window'], `${version}: unmap-window too`);
   }
   const lowering = new DmaLowering(host.dma, { noteHostFault: () => undefined });
   const foreign = { 'vfiobox:device/dma@0.2.0': theirs };

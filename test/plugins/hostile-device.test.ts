@@ -48,8 +48,15 @@ const A = {
   IRQ_LOWER: 0x58,
 } as const;
 const STATUS = 0x30;
-/** STATUS = 0x100 | the WIT error case's index (types.wit dma-error / irq-error order) */
-const FAILED = { INVALID_VECTOR: 0x100, NOT_GRANTED: 0x101, TOO_LARGE: 0x103 } as const;
+/** STATUS = 0x100 | the WIT error case's index (types.wit dma-error / irq-error / window-error) */
+const FAILED = {
+  INVALID_VECTOR: 0x100,
+  NOT_GRANTED: 0x101,
+  TOO_LARGE: 0x103,
+  WINDOW_UNSUPPORTED: 0x106,
+} as const;
+/** DMA windows (0.1.2): the IOVA, map (len | writable), unmap (buffer offset), a word of the buffer */
+const W = { IOVA: 0x70, MAP: 0x74, UNMAP: 0x78, WORD: 0x7c } as const;
 /** what the fixture's manifest asks for: DMA [0x10000, 0x20000) rw, vectors 0 and 1, log, clock */
 const MANIFEST_GRANT: Grant = grantFromManifest(
   readManifest(pluginBytes('hostile'), pluginPath('hostile')).manifest,
@@ -268,6 +275,23 @@ test('DMA outside the granted window is refused: counted, not copied, device not
   assertBystander(edu);
   b.device.close();
   edu.close();
+});
+
+test('dma.map-window (0.1.2) outside a served device is err(unsupported): nothing mapped, no fence', async () => {
+  const b = await bench();
+  b.write(W.IOVA, 0x10000); // inside the granted window
+  b.write(W.MAP, 0x1000 | 1); // 4 KiB, writable
+  assert.is(b.read(STATUS), FAILED.WINDOW_UNSUPPORTED, 'map-window');
+  b.write(W.UNMAP, 0);
+  assert.is(b.read(STATUS), FAILED.WINDOW_UNSUPPORTED, 'unmap-window');
+  b.write(W.WORD, 0xabcd);
+  assert.is(b.read(W.WORD), 0xabcd, "the buffer is still the plugin's own memory");
+  const s = b.device.stats();
+  assert.is(s.fenced, false);
+  assert.is(s.fences, 0);
+  assert.is(s.denied.dma ?? 0, 0, 'unsupported is no denial');
+  assert.is(b.dmaCalls, 0);
+  b.device.close();
 });
 
 test('an interrupt outside the granted vectors is refused and counted; the device keeps running', async () => {

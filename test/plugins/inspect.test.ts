@@ -31,7 +31,7 @@ test('shows ABI, world, interfaces, ids, capabilities, size and sha256 of a plug
     f.get('plugin'),
     'hostile 0.1.0 (hostile fixture: traps, loops, bombs and out-of-grant calls on request)',
   );
-  assert.is(f.get('abi'), 'vfiobox:device@0.1.0 (host supports 0.1.0..0.1.1)');
+  assert.is(f.get('abi'), 'vfiobox:device@0.1.2 (host supports 0.1.0..0.1.2)');
   assert.is(f.get('world'), 'emulated-device');
   assert.is(f.get('exports'), 'device');
   assert.is(f.get('imports'), 'types, irq, dma, log, clock');
@@ -54,9 +54,9 @@ test('--json prints one object with full interface names and hex addresses', asy
     manifestSource: string;
     manifest: { capabilities: { dma: Array<{ iova: string }> } };
   };
-  assert.is(report.abi, '0.1.0');
-  assert.ok(report.imports.includes('vfiobox:device/dma@0.1.0'));
-  assert.equal(report.exports, ['vfiobox:device/device@0.1.0']);
+  assert.is(report.abi, '0.1.2');
+  assert.ok(report.imports.includes('vfiobox:device/dma@0.1.2'));
+  assert.equal(report.exports, ['vfiobox:device/device@0.1.2']);
   assert.is(report.manifestSource, 'embedded');
   assert.is(report.manifest.capabilities.dma[0]?.iova, '0x10000');
 });
@@ -73,9 +73,9 @@ test('an unsupported ABI is a one-line error naming the versions, exit 1', async
   assert.is(r.stdout, '');
   assert.match(
     r.stderr,
-    /^vfiobox: .*abi-future\.wasm: .*built against vfiobox:device@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.1\n/,
+    /^vfiobox: .*abi-future\.wasm: .*built against vfiobox:device@0\.2\.0; this host supports 0\.1\.0\.\.0\.1\.2\n/,
   );
-  assert.match(r.stderr, /hint: rebuild the plugin against wit\/vfiobox-device\/0\.1\.1/);
+  assert.match(r.stderr, /hint: rebuild the plugin against wit\/vfiobox-device\/0\.1\.2/);
 });
 
 test('a missing file and a file that is not a component are clear errors', async () => {

@@ -30,7 +30,8 @@ import { type WasmImports, type WasmInstance, type WasmModule, wasm } from './wa
 
 /**
  * The core-module import name of `dma` in every supported version: 0.1.x releases only add
- * interfaces (wit/README.md), so dma.read/dma.write keep their signatures across them.
+ * items (wit/README.md), so dma.read/dma.write keep their signatures across them. What else a
+ * version's dma has (0.1.2's map-window, unmap-window) stays the glue's lowering.
  */
 export const DMA_IMPORT = /^vfiobox:device\/dma@0\.1\.\d+$/;
 const DMA_CASES = witErrorCases('dma-error');

@@ -5,7 +5,7 @@
 // (which traps the call and poisons the instance, engine.ts). Written out per function, with no
 // rest parameters, so the success path is a plain call that allocates nothing.
 
-import type { AccessWidth, HostImports } from '../engine.js';
+import type { AccessWidth, HostImports, WindowErrorCode } from '../engine.js';
 import { WitError } from '../engine.js';
 import { isWitErrorCase, type WitErrorEnum } from '../errno-map.js';
 import { wasiImports } from '../wasi/index.js';
@@ -17,6 +17,16 @@ export interface HostFaultSink {
 
 /** Thrown into the glue when a host import failed in a way that is not a WIT error. */
 const HOST_FAULT = new Error('vfiobox: a host import failed; the instance is poisoned');
+
+/**
+ * What dma.map-window and dma.unmap-window (0.1.2) throw into the glue: err(unsupported), in the
+ * `{ payload }` shape hostError gives a WitError. jco's glue lowers a `result<_, E>` import by
+ * calling it in a try and taking an own `payload` of what it throws as `err(payload)`
+ * (getErrorPayload in jco 1.12's intrinsics). V8 cannot map guest memory over a plugin's linear
+ * memory (only the wasmtime engine does, natively), so these never succeed here and check no
+ * grant; the plugin falls back to dma.read/dma.write. Frozen: one object serves every call.
+ */
+const WINDOW_UNSUPPORTED = Object.freeze({ payload: 'unsupported' satisfies WindowErrorCode });
 
 /**
  * What a host import's wrapper throws into the glue for `err`: the `{ payload }` jco's glue turns
@@ -86,6 +96,15 @@ export function bindImports(host: HostImports, inst: HostFaultSink): Record<stri
         } catch (err) {
           throw hostError(inst, 'dma.write', 'dma-error', err);
         }
+      },
+      // (iova: bigint, len: number, at: number, writable: boolean); the glue only destructures
+      // these for a 0.1.2 plugin that imports them, so they cost older plugins nothing.
+      mapWindow() {
+        throw WINDOW_UNSUPPORTED;
+      },
+      // (at: number)
+      unmapWindow() {
+        throw WINDOW_UNSUPPORTED;
       },
     },
     'vfiobox:device/log': {

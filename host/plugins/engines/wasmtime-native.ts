@@ -10,6 +10,9 @@
 // a WitError (an Error whose `name` is 'WitError' and whose `code` is a case of the import's
 // error enum) makes the plugin's call return err(code); anything else it throws traps the
 // plugin (and poisons the instance).
+// dma.map-window and dma.unmap-window (WIT 0.1.2) have no HostImports function: the native
+// side answers them itself (a window needs the served device's DMA port), err(unsupported)
+// where it cannot map one.
 
 import type { HostImports, MemoryArea } from '../engine.js';
 import type { DeviceCalls } from './guarded-instance.js';

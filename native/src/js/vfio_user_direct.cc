@@ -119,6 +119,8 @@ void JsVfioUserServer::ClearDirect() {
 #ifdef VFIOBOX_WASMTIME
   if (direct_.target && direct_.target->instance &&
       direct_.target->instance->dma_port() == &direct_dma_) {
+    // the instance is no longer live for the server: it keeps no view of the client's memory
+    direct_.target->instance->DropWindows(0, 0);
     direct_.target->instance->set_dma_port(nullptr);
   }
 #endif
@@ -168,6 +170,37 @@ bool DirectDmaPort::Write(uint64_t iova, const uint8_t* data, uint32_t len,
   int r = core->CopyMapped(span, const_cast<uint8_t*>(data), true);
   *status = r == 0 ? wasm::HostStatus::Ok() : wasm::HostStatus::Err(DmaErrorCase(-r));
   return true;
+}
+
+wasm::HostStatus DirectDmaPort::WindowSource(uint64_t iova, uint32_t len, bool writable,
+                                             wasm::WindowFile* file) {
+  DirectRoute& route = owner_->direct_;
+  vfio_user::ServerCore* core = owner_->DirectCore();
+  auto refuse = [&route](wasm::WindowError e) {
+    ++route.windows_refused;
+    return wasm::HostStatus::Err(static_cast<uint8_t>(e));
+  };
+  if (core == nullptr) return refuse(wasm::WindowError::kUnsupported);
+  // a writable window is read and written; the grant must allow both
+  if (!route.dma.Allows(iova, len, false) || (writable && !route.dma.Allows(iova, len, true))) {
+    return refuse(wasm::WindowError::kNotGranted);
+  }
+  int r = core->WindowFile(iova, len, writable, &file->fd, &file->offset);
+  if (r == -EACCES) return refuse(wasm::WindowError::kAccessDenied);
+  if (r == -ENOTSUP) return refuse(wasm::WindowError::kUnsupported);
+  if (r < 0) return refuse(wasm::WindowError::kNotMapped);
+  ++route.windows_mapped;
+  return wasm::HostStatus::Ok();
+}
+
+void JsVfioUserServer::DropWindows(uint64_t iova, uint64_t size) {
+#ifdef VFIOBOX_WASMTIME
+  if (direct_.target && direct_.target->instance) {
+    direct_.target->instance->DropWindows(iova, size);
+  }
+#else
+  (void)iova, (void)size;
+#endif
 }
 
 #ifdef VFIOBOX_WASMTIME

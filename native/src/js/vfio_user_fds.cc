@@ -2,6 +2,7 @@
 // memfdCreate, fdRead, fdWrite, fdTruncate, closeFd: what a vfio-user client (and the tests) need
 // to share guest memory with a server by fd [SPEC "VFIO_USER_DMA_MAP"] and to release fds that
 // arrived with messages. Real addon only; direct syscalls, like native/src/vfio_user/transport.cc.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,7 +31,8 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info[0], "name");
   uint64_t size = ArgUint(info[1], "sizeBytes", kMaxMemfdBytes);
-  int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
+  // sealable, so that a client can seal it as QEMU's memory-backend-memfd does (MemfdSeal)
+  int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) ThrowErrno(env, "memfd_create", errno, {{"name", DetailValue::Str(name)}});
   if (::ftruncate(fd, static_cast<off_t>(size)) < 0) {
     int err = errno;
@@ -84,6 +86,16 @@ Napi::Value FdTruncate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// F_SEAL_SHRINK | F_SEAL_GROW, QEMU's memory-backend-memfd default: the server can then rely
+// on the pages staying (plain copies, DMA windows).
+Napi::Value MemfdSeal(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info[0]);
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+    ThrowErrno(info.Env(), "fcntl(F_ADD_SEALS)", errno);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info[0]);
   // close(2) releases the fd even when it reports EINTR on Linux: never retry.
@@ -98,6 +110,7 @@ void DefineFdFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fdRead", Napi::Function::New(env, FdRead, "fdRead"));
   exports.Set("fdWrite", Napi::Function::New(env, FdWrite, "fdWrite"));
   exports.Set("fdTruncate", Napi::Function::New(env, FdTruncate, "fdTruncate"));
+  exports.Set("memfdSeal", Napi::Function::New(env, MemfdSeal, "memfdSeal"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   DefineVfioUserHostFunctions(env, exports);  // the server hosts' process-wide functions
   DefineFdMapping(env, exports);

@@ -102,6 +102,7 @@ void JsServerHooks::OnAdopt() {
 
 void JsServerHooks::OnDisconnect(const std::string& reason) {
   if (Gone()) return;
+  owner_->DropWindows(0, 0);
   napi_value args[1] = {rawjs::String(owner_->env_, reason)};
   Call(owner_->callbacks_.on_disconnect, 1, args);
 }
@@ -124,6 +125,7 @@ void JsServerHooks::OnDmaMap(uint64_t iova, uint64_t size, uint32_t flags, bool 
 
 void JsServerHooks::OnDmaUnmap(uint64_t iova, uint64_t size) {
   if (Gone()) return;
+  owner_->DropWindows(iova, size);
   napi_env env = owner_->env_;
   napi_value args[2] = {rawjs::BigU64(env, iova), rawjs::BigU64(env, size)};
   Call(owner_->callbacks_.on_dma_unmap, 2, args);

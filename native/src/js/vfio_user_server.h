@@ -73,6 +73,7 @@ struct DirectRoute {
   DmaGrant dma;
   uint64_t reads = 0, writes = 0, errors = 0, fallbacks = 0;
   uint64_t dma_reads = 0, dma_writes = 0, dma_declined = 0;  // the DMA port's calls
+  uint64_t windows_mapped = 0, windows_refused = 0;          // dma.map-window's answers
 };
 
 /**
@@ -85,6 +86,9 @@ class DirectDmaPort final : public wasm::DmaPort {
   explicit DirectDmaPort(JsVfioUserServer* owner) : owner_(owner) {}
   bool Read(uint64_t iova, uint32_t len, wasm::GuestBuffer& out, wasm::HostStatus* status) override;
   bool Write(uint64_t iova, const uint8_t* data, uint32_t len, wasm::HostStatus* status) override;
+  /** a DMA window of the client's sealed memory fd, if the grant allows it (not-granted else) */
+  wasm::HostStatus WindowSource(uint64_t iova, uint32_t len, bool writable,
+                                wasm::WindowFile* file) override;
 
  private:
   /**
@@ -160,6 +164,11 @@ class JsVfioUserServer : public Napi::ObjectWrap<JsVfioUserServer> {
   void ClearDirect();
   /** the core when a client's DMA can be served natively, else nullptr */
   vfio_user::ServerCore* DirectCore();
+  /**
+   * the client unmapped [iova, iova + size) (size 0: all, a disconnect): the route's instance
+   * drops its DMA windows over it, before the JS hook runs and before the next request
+   */
+  void DropWindows(uint64_t iova, uint64_t size);
 #ifdef VFIOBOX_WASMTIME
   /** a direct call's outcome as DirectRead/DirectWrite return it, counted */
   int DirectAnswer(const wasm::Outcome& o, uint64_t* served);

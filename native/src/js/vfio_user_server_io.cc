@@ -233,6 +233,8 @@ Napi::Value JsVfioUserServer::JsStats(const Napi::CallbackInfo& info) {
   out.Set("directDmaReads", Num(env, direct_.dma_reads));
   out.Set("directDmaWrites", Num(env, direct_.dma_writes));
   out.Set("directDmaDeclined", Num(env, direct_.dma_declined));
+  out.Set("directWindowsMapped", Num(env, direct_.windows_mapped));
+  out.Set("directWindowsRefused", Num(env, direct_.windows_refused));
   out.Set("regionReads", Counts(env, s.region_reads));
   out.Set("regionWrites", Counts(env, s.region_writes));
   return out;

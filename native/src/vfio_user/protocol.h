@@ -200,6 +200,8 @@ constexpr uint32_t kDefaultMaxMsgFds = 1;
 constexpr uint32_t kDefaultMaxDataXferSize = 1048576;
 constexpr uint32_t kDefaultMaxDmaMaps = 65535;
 constexpr uint64_t kPageSize4k = 4096;
+/** sealed DMA map fds a core keeps open for DMA windows (QEMU maps guest RAM in a handful) */
+constexpr int kMaxWindowFds = 64;
 
 /** vfio's PCI region/IRQ numbering, reused by vfio-user (linux/vfio.h). */
 constexpr uint32_t kPciNumRegions = 9;

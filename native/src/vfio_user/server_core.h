@@ -20,6 +20,7 @@
 #define VFIOBOX_NATIVE_SRC_VFIO_USER_SERVER_CORE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -171,6 +172,15 @@ class ServerCore {
    * DMA_UNMAP or a disconnect. len 0 is always true (an empty span, as DmaCheck says 0).
    */
   bool MappedSpan(uint64_t iova, uint64_t len, bool to_guest, DmaSpan* span) const;
+  /**
+   * For a DMA window (wasm DmaPort::WindowSource): the file and offset behind [iova, iova+len),
+   * which must lie in one map mmapped from an fd sealed against shrinking (so that mapping it
+   * again can never fault) with read access, and write access too when `write`. 0, or -EFAULT
+   * (not inside one map), -EACCES (the map lacks the access), -ENOTSUP (a map without fd, an
+   * fd that may shrink, or one the core did not keep: kMaxWindowFds). *fd is borrowed: valid
+   * until this thread next handles a DMA_UNMAP or a disconnect.
+   */
+  int WindowFile(uint64_t iova, uint64_t len, bool write, int* fd, uint64_t* offset) const;
   /** copies between `buf` and a MappedSpan's memory: 0, or -EFAULT if its pages went (counted) */
   int CopyMapped(const DmaSpan& span, uint8_t* buf, bool to_guest);
   /** signals an IRQ: 1 signalled (or left pending while masked), 0 no eventfd, -errno. */
@@ -270,6 +280,8 @@ class ServerCore {
   ServerOptions options_;
   DeviceHooks* hooks_;
   std::unique_ptr<Connection> conn_;
+  // sealed DmaEntry::fd kept open (shared with the entries' deleters: kMaxWindowFds)
+  std::shared_ptr<std::atomic<int>> window_fds_ = std::make_shared<std::atomic<int>>(0);
   DmaTable dma_;                            // maps with an fd, mmapped
   DmaTable dma_msg_;                        // maps without an fd (DMA_READ/WRITE messages)
   std::vector<std::vector<IrqLine>> irqs_;  // [index][subindex]

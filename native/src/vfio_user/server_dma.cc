@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -34,8 +35,14 @@ bool MayShrink(int fd) {
   return seals < 0 || (seals & F_SEAL_SHRINK) == 0;
 }
 
-/** mmaps [offset, offset+size) of a client fd; the entry owns the mapping. 0 or -errno. */
-int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
+/**
+ * mmaps [offset, offset+size) of a client fd; the entry owns the mapping. A sealed fd is also
+ * kept open (entry->fd, for DMA windows: WindowFile) while `kept` counts fewer than
+ * kMaxWindowFds, so that a client sending many maps cannot make the host hold many fds.
+ * 0 or -errno.
+ */
+int MapClientFd(int fd, uint64_t offset, DmaEntry* entry,
+                const std::shared_ptr<std::atomic<int>>& kept) {
   struct stat st;
   if (::fstat(fd, &st) < 0) return -errno;
   // Only regular files (memfd, hugetlbfs, tmpfs) have a size to check: touching a mapping past
@@ -54,7 +61,19 @@ int MapClientFd(int fd, uint64_t offset, DmaEntry* entry) {
   void* addr = ::mmap(nullptr, entry->size, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) return -errno;
   size_t length = entry->size;
-  entry->owner = std::shared_ptr<void>(addr, [length](void* p) { ::munmap(p, length); });
+  int file = -1;
+  if (!entry->may_fault && *kept < kMaxWindowFds) {
+    file = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);  // -1 (EMFILE): no windows on this map, no error
+    if (file >= 0) ++*kept;
+  }
+  entry->fd = file;
+  entry->owner = std::shared_ptr<void>(addr, [length, file, kept](void* p) {
+    ::munmap(p, length);
+    if (file >= 0) {
+      ::close(file);
+      --*kept;
+    }
+  });
   // SAFETY: the mapping is entry->size bytes long and lives as long as entry->owner.
   entry->hva = static_cast<uint8_t*>(addr);
   return 0;
@@ -114,7 +133,7 @@ ServerCore::Reply ServerCore::HandleDmaMap(Message& msg) {
   entry.flags = m.flags;
   bool has_fd = !msg.fds.empty();
   if (has_fd) {
-    if (int e = MapClientFd(msg.fds[0].Get(), m.offset, &entry); e < 0) {
+    if (int e = MapClientFd(msg.fds[0].Get(), m.offset, &entry, window_fds_); e < 0) {
       return Reply::Error(-e, "cannot mmap the DMA fd");
     }
     dma_.Insert(std::move(entry));  // the fd closes with the message; the mapping stays
@@ -200,6 +219,23 @@ bool ServerCore::MappedSpan(uint64_t iova, uint64_t len, bool to_guest, DmaSpan*
   if (len > options_.max_data_xfer_size) return false;
   uint32_t access = to_guest ? kDmaFlagWrite : kDmaFlagRead;
   return dma_.TranslateSpan(iova, len, access, span) == 0 && span->len == len;
+}
+
+int ServerCore::WindowFile(uint64_t iova, uint64_t len, bool write, int* fd,
+                           uint64_t* offset) const {
+  const DmaEntry* e = dma_.Holding(iova);
+  if (e == nullptr) {
+    // inside a map without fd: there is no memory to map, only DMA_READ/DMA_WRITE messages
+    return FindMessageMap(dma_msg_, iova, len, kDmaFlagRead) == -EFAULT ? -EFAULT : -ENOTSUP;
+  }
+  uint64_t skip = iova - e->iova;
+  if (len == 0 || len > e->size - skip) return -EFAULT;  // runs past its map
+  uint32_t access = kDmaFlagRead | (write ? kDmaFlagWrite : 0);
+  if ((e->flags & access) != access) return -EACCES;
+  if (e->may_fault || e->fd < 0) return -ENOTSUP;  // shrinkable, or over kMaxWindowFds
+  *fd = e->fd;
+  *offset = e->buffer_offset + skip;
+  return 0;
 }
 
 int ServerCore::CopyMapped(const DmaSpan& span, uint8_t* buf, bool to_guest) {

@@ -78,10 +78,13 @@ enum ImportId : int {
   kRegionWriteImport,
   kSharedRead,
   kSharedWrite,
+  kDmaMapWindow,
+  kDmaUnmapWindow,
   kImportCount,
 };
 
-enum class Group : uint8_t { kAlways, kRegion, kSharedMemory };
+/** kWindows: dma.map-window / unmap-window, defined for plugins at 0.1.2 or later only */
+enum class Group : uint8_t { kAlways, kRegion, kSharedMemory, kWindows };
 
 struct ImportSpec {
   const char* iface;
@@ -107,12 +110,16 @@ inline constexpr ImportSpec kImports[kImportCount] = {
     {"region", "write", "region.write", {"iIiIi", ""}, Group::kRegion},
     {"shared-memory", "read", "shared-memory.read", {"iIii", ""}, Group::kSharedMemory},
     {"shared-memory", "write", "shared-memory.write", {"iIiii", ""}, Group::kSharedMemory},
+    // map-window(iova, len, at, writable, ret) / unmap-window(at, ret): result<_, window-error>
+    {"dma", "map-window", "dma.map-window", {"Iiiii", ""}, Group::kWindows},
+    {"dma", "unmap-window", "dma.unmap-window", {"ii", ""}, Group::kWindows},
 };
 
 // ---- enum case counts (types.wit) ----
 inline constexpr uint8_t kAccessErrorCases = 5;
 inline constexpr uint8_t kDmaErrorCases = 4;
 inline constexpr uint8_t kIrqErrorCases = 2;
+inline constexpr uint8_t kWindowErrorCases = 7;
 inline constexpr uint8_t kLogLevelCases = 5;
 inline constexpr uint8_t kBarKindCases = 3;
 inline constexpr uint8_t kIntxPinCases = 4;

@@ -16,6 +16,21 @@ namespace vfiobox::wasm {
 enum class AccessError : uint8_t { kInvalidWidth, kOutOfRange, kNotGranted, kUnsupported, kDevice };
 enum class DmaError : uint8_t { kNotMapped, kNotGranted, kAccessDenied, kTooLarge };
 enum class IrqError : uint8_t { kInvalidVector, kNotGranted };
+enum class WindowError : uint8_t {
+  kNotMapped,
+  kNotGranted,
+  kAccessDenied,
+  kInvalidRange,
+  kBusy,
+  kTooMany,
+  kUnsupported,
+};
+
+/** What a DMA window maps (DmaPort::WindowSource): a range of a file that cannot shrink. */
+struct WindowFile {
+  int fd = -1;          // borrowed for the call: the instance maps it at once
+  uint64_t offset = 0;  // of the window's first byte in the file, a multiple of 4096
+};
 
 /** How a host import ended. */
 struct HostStatus {
@@ -60,6 +75,16 @@ class DmaPort {
   /** true: answered (*status set; ok means out holds the bytes); false: declined, untouched */
   virtual bool Read(uint64_t iova, uint32_t len, GuestBuffer& out, HostStatus* status) = 0;
   virtual bool Write(uint64_t iova, const uint8_t* data, uint32_t len, HostStatus* status) = 0;
+  /**
+   * dma.map-window (WIT 0.1.2): the file behind [iova, iova + len) if the grant allows it (read
+   * access, and write too when `writable`). Ok with *file set, or Err(a WindowError case).
+   * Only a port can answer this (the Host has no guest memory to map): without one, or from
+   * a port that has no mapping to offer, a window is unsupported.
+   */
+  virtual HostStatus WindowSource(uint64_t iova, uint32_t len, bool writable, WindowFile* file) {
+    (void)iova, (void)len, (void)writable, (void)file;
+    return HostStatus::Err(static_cast<uint8_t>(WindowError::kUnsupported));
+  }
 
  protected:
   ~DmaPort() = default;

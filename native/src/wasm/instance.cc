@@ -2,6 +2,7 @@
 #include "native/src/wasm/instance.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -291,6 +292,17 @@ wasm_trap_t* Trampoline(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t
 
 }  // namespace
 
+namespace {
+
+/** dma.map-window and unmap-window exist from 0.1.2 on (abi: "x.y.z", as host/plugins/abi.ts) */
+bool HasWindows(const std::string& abi) {
+  unsigned major = 0, minor = 0, patch = 0;
+  if (std::sscanf(abi.c_str(), "%u.%u.%u", &major, &minor, &patch) != 3) return false;
+  return major > 0 || minor > 1 || (minor == 1 && patch >= 2);
+}
+
+}  // namespace
+
 std::unique_ptr<Instance> Instance::Create(std::shared_ptr<Module> module, Host* host,
                                            const InstanceOptions& options, std::string* why) {
   std::unique_ptr<Instance> self(new Instance());
@@ -318,6 +330,7 @@ std::unique_ptr<Instance> Instance::Create(std::shared_ptr<Module> module, Host*
         (spec.group == canon::Group::kSharedMemory && !host->has_shared_memory())) {
       continue;  // not granted: a plugin importing it fails to link below
     }
+    if (spec.group == canon::Group::kWindows && !HasWindows(options.abi)) continue;
     std::string mod = std::string("vfiobox:device/") + spec.iface + "@" + options.abi;
     wasm_functype_t* type = FuncType(spec.sig);
     wasmtime_error_t* error = wasmtime_linker_define_func_unchecked(
@@ -824,6 +837,9 @@ uint8_t ErrorCases(int id) {
     case canon::kSharedRead:
     case canon::kSharedWrite:
       return canon::kAccessErrorCases;
+    case canon::kDmaMapWindow:
+    case canon::kDmaUnmapWindow:
+      return canon::kWindowErrorCases;
     default:
       return 0;
   }
@@ -920,6 +936,18 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
       }
       if (s.kind == HostStatus::kFault) break;
       StoreUnitResult(unit_area(ret), s);
+      break;
+    }
+    case canon::kDmaMapWindow:
+    case canon::kDmaUnmapWindow: {
+      // map-window(iova, len, at, writable, ret) / unmap-window(at, ret)
+      const uint32_t ret = U32(a[id == canon::kDmaMapWindow ? 4 : 1]);
+      if (unit_area(ret) == nullptr) return TrapWith(inst, what, "bad return area");
+      s = id == canon::kDmaMapWindow
+              ? inst->MapWindow(U64(a[0]), U32(a[1]), U32(a[2]), U32(a[3]) != 0)
+              : inst->UnmapWindow(U32(a[0]));
+      if (s.kind == HostStatus::kFault) break;
+      StoreUnitResult(unit_area(ret), s);  // re-derived: the window may cover the return area
       break;
     }
     case canon::kLog: {

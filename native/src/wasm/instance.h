@@ -151,6 +151,20 @@ class Instance {
   /** keeps the first host fault of a call: the trap's reason */
   void NoteFault(std::string why);
 
+  // ---- DMA windows (dma.map-window, WIT 0.1.2; windows.cc) ----
+  /** windows one instance may hold at once (window-error.too-many beyond) */
+  static constexpr size_t kMaxWindows = 64;
+  /** maps guest memory [iova, +len) (through the DMA port) over linear memory [at, +len) */
+  HostStatus MapWindow(uint64_t iova, uint32_t len, uint32_t at, bool writable);
+  /** the window starting at `at` goes; its range reads zeros */
+  HostStatus UnmapWindow(uint32_t at);
+  /**
+   * the VMM unmapped guest memory [iova, iova + size) (size 0: all of it, a disconnect): the
+   * windows over it go, and read zeros from now on. Called between plugin calls.
+   */
+  void DropWindows(uint64_t iova, uint64_t size);
+  size_t window_count() const { return windows_.size(); }
+
  private:
   enum class State : uint8_t { kLive, kPoisoned, kDisposed };
   Instance() = default;
@@ -163,6 +177,14 @@ class Instance {
   /** the post-return of export `f` with the pointer it returned */
   Outcome PostReturn(int export_id, uint32_t ptr);
   Outcome Lifted(const Outcome& lift, int export_id, uint32_t ptr);
+  /** makes linear memory [at, +len) plain zeroed memory again; false: the kernel refused */
+  bool ZeroFill(uint32_t at, uint32_t len);
+
+  struct Window {
+    uint32_t at;
+    uint32_t len;
+    uint64_t iova;
+  };
 
   std::shared_ptr<Module> module_;
   Host* host_ = nullptr;
@@ -179,6 +201,7 @@ class Instance {
   mutable uint8_t* memory_base_ = nullptr;
   mutable size_t memory_size_ = 0;
   std::string poisoned_by_;
+  std::vector<Window> windows_;  // disjoint ranges of linear memory mapped from guest memory
 };
 
 }  // namespace vfiobox::wasm
