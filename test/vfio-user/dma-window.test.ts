@@ -30,7 +30,8 @@ const H = {
   unmap: 0x78, // value: offset from the buffer
   word: 0x7c, // read/write the u32 at the buffer + offset
   offset: 0x80,
-  copyOut: 0x84,
+  repeat: 0x60,
+  mapPages: 0x8c, // `repeat` one-page windows side by side
   failed: 0x100, // status: 0x100 | window-error case
 } as const;
 // wit/vfiobox-device/0.1.2/types.wit window-error, in declaration order
@@ -39,6 +40,7 @@ const E = {
   notGranted: 1,
   invalidRange: 3,
   busy: 4,
+  tooMany: 5,
   unsupported: 6,
 } as const;
 const WRITABLE = 1;
@@ -76,9 +78,12 @@ function hostile(engine: 'v8' | 'wasmtime'): Promise<CompiledPlugin> {
   return plugin;
 }
 
-async function serve(engine: 'v8' | 'wasmtime', opts: { seal?: boolean } = {}): Promise<Served> {
+async function serve(
+  engine: 'v8' | 'wasmtime',
+  opts: { seal?: boolean; grant?: Grant } = {},
+): Promise<Served> {
   const plugin = await hostile(engine);
-  const model = createPluginDevice({ name: 'hostile', plugin, grant: GRANT });
+  const model = createPluginDevice({ name: 'hostile', plugin, grant: opts.grant ?? GRANT });
   const run = startServer(model);
   const client = await run.connect();
   const mem = dma.memfd(GUEST_BYTES);
@@ -188,6 +193,27 @@ test('refusals: each with its window-error, and the plugin memory as it was', as
     assert.is(await unmap(s, 0x1000), H.failed | E.invalidRange, 'not where a window starts');
     assert.is(await unmap(s), 0);
     assert.equal(windowStats(s), { mapped: 1, refused: 2 });
+  } finally {
+    await s.done();
+  }
+});
+
+test('at most 64 windows at once: the 65th is too-many, and one unmapped makes room', async () => {
+  const s = await serve('wasmtime', { grant: GRANT_ALL });
+  try {
+    s.mem.write(63 * 4096, u32(0x63636363));
+    s.mem.write(6 * 4096, u32(0x66666666));
+    await s.client.write32(0, H.windowIova, 0);
+    await s.client.write32(0, H.repeat, 65);
+    await s.client.write32(0, H.mapPages, WRITABLE);
+    assert.is(await s.client.read32(0, H.status), H.failed | E.tooMany, 'the 65th');
+    assert.is(await load(s, 63 * 4096), 0x63636363, 'the 64th window is the 64th page');
+    assert.is(await unmap(s, 5 * 4096), 0);
+    assert.is(await load(s, 5 * 4096), 0, 'the unmapped page reads zeros');
+    assert.is(await load(s, 6 * 4096), 0x66666666, 'its neighbour is still a window');
+    assert.is(await map(s, 0, 0x1000), H.failed | E.busy, 'the buffer start is a window');
+    await s.client.write32(0, H.repeat, 1);
+    assert.equal(windowStats(s), { mapped: 64, refused: 0 });
   } finally {
     await s.done();
   }
