@@ -330,6 +330,36 @@ try {
     fixed: true,
     ...noImport,
   });
+  /**
+   * the copy shapes of one path (`prefix`-`key`): one export call of each size, a burst of the
+   * same 4 KiB, and 4 KiB pages streaming through LOW_BYTES, each against its memcpy row
+   */
+  const copyCases = (prefix, key, offset, path, single) => {
+    for (const size of SIZES) {
+      cases.push({
+        key: `${prefix}-${key}-${size}`,
+        label: `${path} (${single})`,
+        bytes: size,
+        ...hostileAct(offset, size),
+      });
+    }
+    cases.push({
+      key: `${prefix}-${key}-burst`,
+      label: `${path} x ${BURST} in one export, the same 4 KiB: per copy`,
+      bytes: 4096,
+      per: BURST,
+      ...hostileAct(offset, 4096, BURST, 0),
+    });
+    cases.push({
+      key: `${prefix}-${key}-stream`,
+      label: `${path} x ${STREAM_CALLS} in one export, consecutive 4 KiB pages: per copy`,
+      bytes: 4096,
+      group: STREAM[key],
+      per: STREAM_CALLS,
+      minN: 3,
+      ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
+    });
+  };
   for (const [key, offset, what] of [
     ['read', HOSTILE.dmaReadLen, 'dma.read'],
     ['write', HOSTILE.dmaWriteLen, 'dma.write'],
@@ -341,30 +371,13 @@ try {
       fixed: true,
       ...hostileAct(offset, 0),
     });
-    for (const size of SIZES) {
-      cases.push({
-        key: `plugin-${key}-${size}`,
-        label: `plugin ${what} (hostile fixture: one export call, one ${what})`,
-        bytes: size,
-        ...hostileAct(offset, size),
-      });
-    }
-    cases.push({
-      key: `plugin-${key}-burst`,
-      label: `plugin ${what} x ${BURST} in one export, the same 4 KiB: per copy`,
-      bytes: 4096,
-      per: BURST,
-      ...hostileAct(offset, 4096, BURST, 0),
-    });
-    cases.push({
-      key: `plugin-${key}-stream`,
-      label: `plugin ${what} x ${STREAM_CALLS} in one export, consecutive 4 KiB pages: per copy`,
-      bytes: 4096,
-      group: STREAM[key],
-      per: STREAM_CALLS,
-      minN: 3,
-      ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
-    });
+    copyCases(
+      'plugin',
+      key,
+      offset,
+      `plugin ${what}`,
+      `hostile fixture: one export call, one ${what}`,
+    );
   }
   // DMA windows (WIT 0.1.2 dma.map-window, wasmtime only): all of LOW_BYTES mapped over the
   // plugin's memory once, then each copy is the plugin's own memcpy (a wasm memory.copy) out of
@@ -383,30 +396,8 @@ try {
       ['read', HOSTILE.windowCopyOut, 'out of'],
       ['write', HOSTILE.windowCopyIn, 'into'],
     ]) {
-      for (const size of SIZES) {
-        cases.push({
-          key: `window-${key}-${size}`,
-          label: `plugin memcpy ${what} a DMA window (one export call, no import)`,
-          bytes: size,
-          ...hostileAct(offset, size),
-        });
-      }
-      cases.push({
-        key: `window-${key}-burst`,
-        label: `plugin memcpy ${what} a DMA window x ${BURST} in one export, the same 4 KiB: per copy`,
-        bytes: 4096,
-        per: BURST,
-        ...hostileAct(offset, 4096, BURST, 0),
-      });
-      cases.push({
-        key: `window-${key}-stream`,
-        label: `plugin memcpy ${what} a DMA window x ${STREAM_CALLS}, consecutive 4 KiB pages: per copy`,
-        bytes: 4096,
-        group: STREAM[key],
-        per: STREAM_CALLS,
-        minN: 3,
-        ...hostileAct(offset, 4096, STREAM_CALLS, 4096),
-      });
+      const path = `plugin memcpy ${what} a DMA window`;
+      copyCases('window', key, offset, path, 'one export call, no import');
     }
   }
   cases.push({

@@ -106,10 +106,10 @@ int DmaTable::Remove(uint64_t iova, uint64_t size, uint64_t* bytes) {
 
 int DmaTable::Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** hva) const {
   if (len == 0 || iova > UINT64_MAX - (len - 1)) return -EINVAL;
-  size_t at = UpperBound(iova);
-  if (at == 0) return -EFAULT;
-  const DmaEntry& e = entries_[at - 1];           // the last entry starting at or below iova
-  if (Last(iova, len) > Last(e)) return -EFAULT;  // not inside it (or not mapped at all)
+  const DmaEntry* held = Holding(iova);
+  if (held == nullptr) return -EFAULT;
+  const DmaEntry& e = *held;
+  if (Last(iova, len) > Last(e)) return -EFAULT;  // not inside it
   if ((e.flags & access) != access) return -EACCES;
   // SAFETY: e.iova <= iova and iova + len - 1 <= e's last byte (checked above), and e.hva
   // points at e.size bytes kept alive by e.owner, so the result stays inside the entry.
@@ -119,11 +119,10 @@ int DmaTable::Translate(uint64_t iova, uint64_t len, uint32_t access, uint8_t** 
 
 int DmaTable::TranslateSpan(uint64_t iova, uint64_t len, uint32_t access, DmaSpan* span) const {
   if (len == 0 || iova > UINT64_MAX - (len - 1)) return -EINVAL;
-  size_t at = UpperBound(iova);
-  if (at == 0) return -EFAULT;
-  const DmaEntry& e = entries_[at - 1];  // the last entry starting at or below iova
-  uint64_t skip = iova - e.iova;
-  if (skip >= e.size) return -EFAULT;  // iova lies past its end: not mapped
+  const DmaEntry* held = Holding(iova);
+  if (held == nullptr) return -EFAULT;
+  const DmaEntry& e = *held;
+  uint64_t skip = iova - e.iova;  // < e.size (Holding)
   if ((e.flags & access) != access) return -EACCES;
   // SAFETY: skip < e.size and span->len <= e.size - skip, so [hva, hva + len) stays inside the
   // entry's memory, kept alive by e.owner.

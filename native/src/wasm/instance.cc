@@ -444,6 +444,21 @@ uint8_t* Instance::memory_data(size_t* size) const {
   return base;
 }
 
+uint8_t* Instance::GuestRange(uint32_t ptr, uint64_t len, uint32_t align) const {
+  if (ptr % align != 0) return nullptr;
+  auto inside = [&](size_t size) { return ptr <= size && len <= size - ptr; };
+  size_t size = 0;
+  uint8_t* base = memory_data(&size);
+  if (base != nullptr && !inside(size)) {
+    // The snapshot may predate a memory.grow earlier in this call (memory only grows, and
+    // never moves): look again before refusing.
+    ForgetMemory();
+    base = memory_data(&size);
+  }
+  if (base == nullptr || !inside(size)) return nullptr;
+  return base + ptr;
+}
+
 void Instance::SetInCall(bool in_call) {
   in_call_ = in_call;
   memory_known_ = false;  // a call starts or ends: the next look asks wasmtime
@@ -798,22 +813,6 @@ wasm_trap_t* TrapWith(Instance* inst, const char* what, std::string why) {
   return wasmtime_trap_new(text.data(), text.size());
 }
 
-/** memory[ptr, ptr + len) for the plugin's argument or return area, or nullptr */
-uint8_t* GuestRange(Instance* inst, uint32_t ptr, uint64_t len, uint32_t align) {
-  if (ptr % align != 0) return nullptr;
-  auto inside = [&](size_t size) { return ptr <= size && len <= size - ptr; };
-  size_t size = 0;
-  uint8_t* base = inst->memory_data(&size);
-  if (base != nullptr && !inside(size)) {
-    // The snapshot may predate a memory.grow earlier in this call (memory only grows, and
-    // never moves): look again before refusing.
-    inst->ForgetMemory();
-    base = inst->memory_data(&size);
-  }
-  if (base == nullptr || !inside(size)) return nullptr;
-  return base + ptr;
-}
-
 /** result<_, E> into the return area */
 void StoreUnitResult(uint8_t* area, const HostStatus& s) {
   area[0] = s.kind == HostStatus::kErr ? 1 : 0;
@@ -853,7 +852,7 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
   // Return areas are checked before the host runs, so a bad pointer never costs a side effect,
   // and re-derived after it, as an allocation may have grown (moved) the memory.
   auto unit_area = [&](uint32_t ptr) {
-    return GuestRange(inst, ptr, canon::kResultUnitEnumSize, canon::kResultUnitEnumAlign);
+    return inst->GuestRange(ptr, canon::kResultUnitEnumSize, canon::kResultUnitEnumAlign);
   };
   switch (id) {
     case canon::kIrqRaise:
@@ -878,7 +877,7 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
       const bool result = id != canon::kStreamRead;
       const uint32_t ret = U32(a[id == canon::kDmaRead ? 2 : id == canon::kStreamRead ? 1 : 3]);
       const uint32_t area_size = result ? canon::kResultListSize : canon::kListSize;
-      if (GuestRange(inst, ret, area_size, canon::kListAlign) == nullptr) {
+      if (inst->GuestRange(ret, area_size, canon::kListAlign) == nullptr) {
         return TrapWith(inst, what, "bad return area");
       }
       ReallocBuffer buffer(inst);
@@ -896,7 +895,7 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
         s = HostStatus::Fault("no memory for an empty result");
         break;
       }
-      uint8_t* area = GuestRange(inst, ret, area_size, canon::kListAlign);
+      uint8_t* area = inst->GuestRange(ret, area_size, canon::kListAlign);
       canon::GuestList list{buffer.ptr(), buffer.len()};
       if (!result) {
         std::memcpy(area, &list, sizeof list);
@@ -917,7 +916,7 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
       const int at = id == canon::kDmaWrite ? 1 : id == canon::kStreamWrite ? 0 : 2;
       const uint32_t ptr = U32(a[at]);
       const uint32_t len = U32(a[at + 1]);
-      const uint8_t* data = GuestRange(inst, ptr, len, 1);
+      const uint8_t* data = inst->GuestRange(ptr, len, 1);
       if (data == nullptr) return TrapWith(inst, what, "the data is outside the plugin's memory");
       if (id == canon::kStreamWrite) {
         uint32_t accepted = 0;
@@ -953,7 +952,7 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
     case canon::kLog: {
       const uint32_t level = U32(a[0]);
       if (level >= canon::kLogLevelCases) return TrapWith(inst, what, "invalid log-level");
-      const uint8_t* msg = GuestRange(inst, U32(a[1]), U32(a[2]), 1);
+      const uint8_t* msg = inst->GuestRange(U32(a[1]), U32(a[2]), 1);
       if (msg == nullptr) return TrapWith(inst, what, "the message is outside the plugin's memory");
       if (!ValidUtf8(msg, U32(a[2]))) return TrapWith(inst, what, "the message is not UTF-8");
       s = host.Log(static_cast<uint8_t>(level),
@@ -974,14 +973,14 @@ wasm_trap_t* Import(int id, Instance* inst, wasmtime_val_raw_t* a) {
       break;
     case canon::kRegionReadImport: {
       const uint32_t ret = U32(a[3]);
-      if (GuestRange(inst, ret, canon::kResultU64Size, canon::kResultU64Align) == nullptr) {
+      if (inst->GuestRange(ret, canon::kResultU64Size, canon::kResultU64Align) == nullptr) {
         return TrapWith(inst, what, "bad return area");
       }
       uint64_t value = 0;
       s = host.RegionRead(static_cast<uint8_t>(a[0].i32), U64(a[1]), static_cast<uint8_t>(a[2].i32),
                           &value);
       if (s.kind == HostStatus::kFault) break;
-      uint8_t* area = GuestRange(inst, ret, canon::kResultU64Size, canon::kResultU64Align);
+      uint8_t* area = inst->GuestRange(ret, canon::kResultU64Size, canon::kResultU64Align);
       canon::ResultU64 out{};
       out.is_err = s.kind == HostStatus::kErr ? 1 : 0;
       out.payload = s.kind == HostStatus::kErr ? s.err_case : value;

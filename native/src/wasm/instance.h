@@ -146,6 +146,12 @@ class Instance {
   uint8_t* memory_data(size_t* size) const;
   /** drops the snapshot: the next memory_data asks wasmtime */
   void ForgetMemory() const { memory_known_ = false; }
+  /**
+   * memory[ptr, ptr + len) (an argument, a return area, a window), or nullptr when it is not
+   * all inside the plugin's memory or ptr is not a multiple of align; a refusal by the
+   * snapshot looks again first
+   */
+  uint8_t* GuestRange(uint32_t ptr, uint64_t len, uint32_t align) const;
   /** calls cabi_realloc(0, 0, align, len); 0 and a fault note on failure */
   bool Realloc(uint32_t align, uint32_t len, uint32_t* ptr);
   /** keeps the first host fault of a call: the trap's reason */

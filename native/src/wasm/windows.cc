@@ -32,29 +32,21 @@ bool Overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) {
 }  // namespace
 
 bool Instance::ZeroFill(uint32_t at, uint32_t len) {
-  size_t size = 0;
-  uint8_t* base = memory_data(&size);
-  if (base == nullptr || static_cast<uint64_t>(at) + len > size) return false;
-  // SAFETY: [base + at, + len) lies inside the linear memory's accessible part (checked just
-  // above, and windows are only made there); MAP_FIXED replaces just those pages of it.
-  void* p = ::mmap(base + at, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  uint8_t* target = GuestRange(at, len, kWindowPage);
+  if (target == nullptr) return false;
+  // SAFETY: [target, + len) lies inside the linear memory's accessible part (GuestRange, and
+  // windows are only made there); MAP_FIXED replaces just those pages of it.
+  void* p =
+      ::mmap(target, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p != MAP_FAILED;
 }
 
 HostStatus Instance::MapWindow(uint64_t iova, uint32_t len, uint32_t at, bool writable) {
-  if (len == 0 || len % kWindowPage != 0 || at % kWindowPage != 0 || iova % kWindowPage != 0) {
+  if (len == 0 || len % kWindowPage != 0 || iova % kWindowPage != 0) {
     return WindowErr(WindowError::kInvalidRange);
   }
-  size_t size = 0;
-  uint8_t* base = memory_data(&size);
-  if (base == nullptr || static_cast<uint64_t>(at) + len > size) {
-    ForgetMemory();  // the snapshot may be older than a growth: look again before refusing
-    base = memory_data(&size);
-    if (base == nullptr || static_cast<uint64_t>(at) + len > size) {
-      return WindowErr(WindowError::kInvalidRange);
-    }
-  }
+  uint8_t* target = GuestRange(at, len, kWindowPage);  // also: `at` page-aligned
+  if (target == nullptr) return WindowErr(WindowError::kInvalidRange);
   for (const Window& w : windows_) {
     if (Overlaps(at, len, w.at, w.len)) return WindowErr(WindowError::kBusy);
   }
@@ -73,9 +65,9 @@ HostStatus Instance::MapWindow(uint64_t iova, uint32_t len, uint32_t at, bool wr
     return WindowErr(errno == EACCES || errno == EPERM ? WindowError::kAccessDenied
                                                        : WindowError::kUnsupported);
   }
-  // SAFETY: [base + at, + len) is inside the accessible linear memory and in no window (both
+  // SAFETY: [target, + len) is inside the accessible linear memory and in no window (both
   // checked above); MREMAP_FIXED unmaps what was there and puts the window in its place.
-  void* moved = ::mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, base + at);
+  void* moved = ::mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   if (moved == MAP_FAILED) {
     ::munmap(tmp, len);
     // the kernel may have unmapped the target before it failed: make it memory again
