@@ -102,13 +102,14 @@ _Noreturn void abort(void) { __builtin_trap(); }
 
 // Built with -mbulk-memory (WebAssembly 2.0; V8 since 7.5, wasmtime by default), so clang lowers
 // these builtins to single memory.copy / memory.fill instructions instead of calling back here.
-void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+// The names are in parentheses because string.h defines them as macros over the builtins.
+void *(memcpy)(void *restrict dst, const void *restrict src, size_t n) {
   return __builtin_memcpy(dst, src, n);
 }
 
-void *memmove(void *dst, const void *src, size_t n) { return __builtin_memmove(dst, src, n); }
+void *(memmove)(void *dst, const void *src, size_t n) { return __builtin_memmove(dst, src, n); }
 
-void *memset(void *dst, int c, size_t n) { return __builtin_memset(dst, c, n); }
+void *(memset)(void *dst, int c, size_t n) { return __builtin_memset(dst, c, n); }
 
 int memcmp(const void *a, const void *b, size_t n) {
   const unsigned char *x = a, *y = b;
