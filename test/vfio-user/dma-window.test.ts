@@ -4,7 +4,8 @@
 // and stores then reach the guest with no host call. Checked here: both directions, the
 // private (not writable) window, every refusal with its error, the client unmapping or
 // disconnecting under a live window (the range reads zeros, nothing faults), memory the client
-// could shrink (unsupported), the V8 engine (unsupported), and that no fd is left behind.
+// could shrink (unsupported), the V8 engine (unsupported), the server's cap of 64 memfds kept for
+// windows (kMaxWindowFds), and that no fd is left behind.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -216,6 +217,42 @@ test('at most 64 windows at once: the 65th is too-many, and one unmapped makes r
     assert.equal(windowStats(s), { mapped: 64, refused: 0 });
   } finally {
     await s.done();
+  }
+});
+
+test('the server keeps at most 64 memfds for windows: a map past that works but gets no window, and an unmap makes room', async () => {
+  const s = await serve('wasmtime', { grant: GRANT_ALL }); // its map at IOVA 0 keeps fd 1 of 64
+  const pages = dma.memfd(64 * 4096);
+  pages.seal();
+  const BASE = 0x1000000;
+  const page = (i: number) => BASE + i * 4096;
+  const mapPage = (i: number) =>
+    s.client.dmaMap({
+      iova: BigInt(page(i)),
+      sizeBytes: 4096,
+      flags: RW,
+      fd: pages.fd,
+      fdOffset: i * 4096,
+    });
+  try {
+    for (let i = 0; i < 64; i++) {
+      pages.write(i * 4096, u32(0xa0000000 + i));
+      await mapPage(i); // every map is accepted; the server dups the fd of the first 63
+    }
+    assert.is(await map(s, page(62), 0x1000 | WRITABLE), 0, 'the 64th kept fd');
+    assert.is(await load(s, 0), 0xa000003e);
+    assert.is(await unmap(s), 0);
+    assert.is(await map(s, page(63), 0x1000 | WRITABLE), H.failed | E.unsupported, 'no fd kept');
+    await s.client.dmaUnmap({ iova: BigInt(page(0)), sizeBytes: 4096 });
+    assert.is(await map(s, page(63), 0x1000 | WRITABLE), H.failed | E.unsupported, 'still none');
+    await mapPage(0); // the unmap closed its fd: this map keeps one again
+    assert.is(await map(s, page(0), 0x1000 | WRITABLE), 0, 'room again');
+    assert.is(await load(s, 0), 0xa0000000);
+    assert.is(await unmap(s), 0);
+    assert.equal(windowStats(s), { mapped: 2, refused: 2 });
+  } finally {
+    await s.done();
+    pages.close();
   }
 });
 
