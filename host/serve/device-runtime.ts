@@ -252,6 +252,9 @@ function runStats(spec: DeviceSpec, model: DeviceModel, server: VfioUserServer):
     errors: s.errors,
     regionAccesses,
     directAccesses: s.directReads + s.directWrites,
+    directDma: s.directDmaReads + s.directDmaWrites,
+    windowsMapped: s.directWindowsMapped,
+    windowsRefused: s.directWindowsRefused,
     watchdogRestarts: 0,
   };
 }

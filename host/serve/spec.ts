@@ -72,6 +72,11 @@ export interface DeviceRunStats {
   regionAccesses: Record<string, number>;
   /** BAR accesses the native server answered by calling a wasmtime plugin itself (no JS) */
   directAccesses: number;
+  /** plugin dma.read/dma.write calls the native DMA port copied itself (wasmtime, no JS) */
+  directDma: number;
+  /** DMA windows (dma.map-window) the native server mapped, and refused */
+  windowsMapped: number;
+  windowsRefused: number;
   /** worker restarts by the watchdog (budget overruns, crashes) */
   watchdogRestarts: number;
 }

@@ -162,7 +162,7 @@ pick_kernel() {
 # program gets a fresh image while concurrent runs of the old one keep theirs.
 initrd_inputs() {
   local k=$1
-  sha256sum "$HERE/guest/init.sh" "$HERE"/guest/*.c /bin/busybox "$k"/modules/*.ko | awk '{print $1}'
+  sha256sum "$HERE/guest/init.sh" "$HERE"/guest/*.c "$HERE"/guest/*.h /bin/busybox "$k"/modules/*.ko | awk '{print $1}'
 }
 
 build_initramfs() {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // lab-vu: `vfiobox serve` against a real VMM. QEMU 11 (Debian sid, in a chroot) boots sid's
-// kernel under TCG with three vfio-user-pci devices: the edu, serial16550 and scratchpad (a
-// memory-backed BAR area QEMU maps from the region fd) plugins, each served by its own
-// `vfiobox serve` process. The guest's vu-check (test/lab-vu/guest/) drives them
+// kernel under TCG with four vfio-user-pci devices: the edu, serial16550 and scratchpad (a
+// memory-backed BAR area QEMU maps from the region fd) plugins, and the hostile fixture as
+// hostile-window (a DMA window over guest RAM), each served by its own `vfiobox serve` process. The guest's vu-check (test/lab-vu/guest/) drives them
 // through the guest kernel (sysfs BAR mmap, uio_pci_generic INTx, the 8250 tty) and reports one
 // line per check; the server's --log-json events and QEMU's vfio_user_* trace are checked here.
 // Needs root (chroot, mount namespace); test/lab-vu/setup.sh prepares the cache on first use.
@@ -37,6 +37,7 @@ interface Fixture {
   eduEvents: ServeEvent[];
   serialEvents: ServeEvent[];
   padEvents: ServeEvent[];
+  windowEvents: ServeEvent[];
   eduExit: number | null;
   serialExit: number | null;
   streamText: string;
@@ -54,30 +55,36 @@ function served(): Promise<Fixture> {
     const eduSock = join(dir, 'edu.sock');
     const serialSock = join(dir, 'serial.sock');
     const padSock = join(dir, 'pad.sock');
+    const windowSock = join(dir, 'window.sock');
     const streamSock = join(dir, 'uart.sock');
     // edu on wasmtime (its BAR accesses answered by the native server: the direct route),
     // serial16550 and scratchpad on v8: both engines face the same VMM in one boot
     const edu = await startServe('edu', eduSock, ['--engine', 'wasmtime']);
     let serial: Awaited<ReturnType<typeof startServe>> | undefined;
     let pad: Awaited<ReturnType<typeof startServe>> | undefined;
+    let win: Awaited<ReturnType<typeof startServe>> | undefined;
     let peer: StreamPeer | undefined;
     try {
       serial = await startServe('serial16550', serialSock, ['--stream', `unix:${streamSock}`]);
       pad = await startServe('scratchpad', padSock);
+      // DMA windows need wasmtime (and QEMU's memory-backend-memfd, sealed by default)
+      win = await startServe('hostile-window', windowSock, ['--engine', 'wasmtime']);
       peer = await connectStream(streamSock, GUEST_LINE, HOST_LINE);
-      const boot = await bootGuest([eduSock, serialSock, padSock], join(dir, 'out'));
+      const boot = await bootGuest([eduSock, serialSock, padSock, windowSock], join(dir, 'out'));
       const streamText = peer.received();
       peer.close();
       const eduExit = await edu.stop();
       const serialExit = await serial.stop();
       await pad.stop();
-      const socketsLeft = [eduSock, serialSock, padSock].filter((p) => existsSync(p));
+      await win.stop();
+      const socketsLeft = [eduSock, serialSock, padSock, windowSock].filter((p) => existsSync(p));
       return {
         boot,
         trace: readTrace(join(dir, 'out')),
         eduEvents: edu.events,
         serialEvents: serial.events,
         padEvents: pad.events,
+        windowEvents: win.events,
         eduExit,
         serialExit,
         streamText,
@@ -88,6 +95,7 @@ function served(): Promise<Fixture> {
       await edu.stop();
       await serial?.stop();
       await pad?.stop();
+      await win?.stop();
     }
   })();
   return fixture;
@@ -121,15 +129,16 @@ t('a guest without vfio-user devices boots and reports on the results channel', 
     const boot = await bootGuest([], dir);
     assert.is(boot.code, 0, boot.stderr);
     assert.match(expectOk(boot, 'boot'), /^kernel \S+/);
-    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550, 0 scratchpad$/);
+    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550, 0 scratchpad, 0 hostile$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-t('the guest kernel enumerates the three served devices', async () => {
+t('the guest kernel enumerates the four served devices', async () => {
   const { boot } = await served();
-  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550, 1 scratchpad$/);
+  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550, 1 scratchpad, 1 hostile$/);
+  assert.match(expectOk(boot, 'window0.ids'), /^1234:bad0 at /);
   assert.match(expectOk(boot, 'scratchpad0.ids'), /^1234:5350 at /);
   assert.match(expectOk(boot, 'edu0.ids'), /^1234:11e8 at /);
   assert.match(expectOk(boot, 'serial0.ids'), /^1b36:0002 at /);
@@ -268,6 +277,24 @@ t("edu ran on wasmtime: the guest's BAR accesses reached the plugin without JS",
   // the guest's driver check reads ident, liveness and factorial through BAR0 (edu checks above)
   assert.ok((record?.directAccesses ?? 0) > 10, `directAccesses: ${record?.directAccesses}`);
 });
+
+t(
+  "a DMA window over guest RAM: the plugin's plain loads and stores reach a page of the guest",
+  async () => {
+    const { boot, windowEvents } = await served();
+    assert.match(expectOk(boot, 'window0.page'), /^guest page at PA 0x[0-9a-f]+$/);
+    // QEMU's memory-backend-memfd seals its memfd: the server could map it over the plugin
+    assert.match(expectOk(boot, 'window0.map'), /status 0x0$/);
+    assert.match(expectOk(boot, 'window0.plugin-reads-guest'), /0x600df00d after the guest/);
+    assert.match(expectOk(boot, 'window0.plugin-writes-guest'), /: 0x5eed1234$/);
+    assert.match(expectOk(boot, 'window0.unmap'), /status 0x0, plugin then loads 0x00000000/);
+    assert.is(windowEvents.find((e) => e.event === 'loaded')?.engine, 'wasmtime');
+    const final = windowEvents.filter((e) => e.event === 'stats').at(-1);
+    const record = (final?.stats ?? final) as { windowsMapped?: number; windowsRefused?: number };
+    assert.is(record?.windowsMapped, 1, JSON.stringify(record));
+    assert.is(record?.windowsRefused, 0);
+  },
+);
 
 t.after(async () => {
   await fixture?.catch(() => undefined);

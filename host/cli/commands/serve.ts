@@ -162,6 +162,10 @@ export function formatStats(
     `req ${sum(s.requests)}`,
     `${rates.join(' ') || 'no accesses'}`,
     ...(s.directAccesses > 0 ? [`direct ${s.directAccesses}`] : []),
+    ...(s.directDma > 0 ? [`dma ${s.directDma}`] : []),
+    ...(s.windowsMapped + s.windowsRefused > 0
+      ? [`windows ${s.windowsMapped}${s.windowsRefused ? ` (${s.windowsRefused} refused)` : ''}`]
+      : []),
     `irqs ${d.irqs}`,
     `denied ${sum(d.denied)}`,
     `fences ${d.fences}${d.fenced ? ' (FENCED)' : ''}`,

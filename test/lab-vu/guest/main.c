@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// vu-check main: lists the PCI devices, runs the checks for every edu, serial16550 and
-// scratchpad it finds (numbered in BDF order: edu0, edu1, serial0, scratchpad0, ...) and exits
-// 0 only if every check passed.
+// vu-check main: lists the PCI devices, runs the checks for every edu, serial16550, scratchpad
+// and hostile fixture (DMA windows) it finds (numbered in BDF order: edu0, edu1, serial0,
+// scratchpad0, window0, ...) and exits 0 only if every check passed.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,15 +60,16 @@ int main(void) {
     vu_report("pci", false, "scan /sys/bus/pci/devices: %s", strerror(-err));
     return 1;
   }
-  int edus = 0, serials = 0, pads = 0;
+  int edus = 0, serials = 0, pads = 0, windows = 0;
   for (int i = 0; i < n; i++) {
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) edus++;
     if (devs[i].vendor == 0x1b36 && devs[i].device == 0x0002) serials++;
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x5350) pads++;
+    if (devs[i].vendor == 0x1234 && devs[i].device == 0xbad0) windows++;
   }
-  vu_report("pci", true, "%d functions, %d edu, %d serial16550, %d scratchpad", n, edus, serials,
-            pads);
-  edus = serials = pads = 0;
+  vu_report("pci", true, "%d functions, %d edu, %d serial16550, %d scratchpad, %d hostile", n, edus,
+            serials, pads, windows);
+  edus = serials = pads = windows = 0;
   for (int i = 0; i < n; i++) {
     char prefix[24];
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) {
@@ -80,6 +81,9 @@ int main(void) {
     } else if (devs[i].vendor == 0x1234 && devs[i].device == 0x5350) {
       snprintf(prefix, sizeof(prefix), "scratchpad%d", pads++);
       vu_check_scratchpad(&devs[i], prefix, &opts);
+    } else if (devs[i].vendor == 0x1234 && devs[i].device == 0xbad0) {
+      snprintf(prefix, sizeof(prefix), "window%d", windows++);
+      vu_check_window(&devs[i], prefix, &opts);
     }
   }
   return failures ? 1 : 0;

@@ -44,6 +44,8 @@ void vu_check_serial(const struct vu_pci_dev *dev, const char *prefix, const str
 // scratchpad.c: a memory-backed BAR area (plugins/c/scratchpad)
 void vu_check_scratchpad(const struct vu_pci_dev *dev, const char *prefix,
                          const struct vu_opts *opts);
+// window.c: a DMA window over a page of guest RAM (the hostile fixture, as hostile-window)
+void vu_check_window(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
 
 // PCI config space layout (PCI Local Bus Specification 3.0, section 6.2).
 enum {
