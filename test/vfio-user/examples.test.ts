@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The runnable examples for the vfio-user scenario, run exactly as their README says (so they
 // cannot rot): examples/edu-vfio-user/run.sh walks the demo, `vfiobox serve` + `demo --socket`,
-// and the library client script; examples/scratchpad-mmap/run.sh maps a memory-backed BAR area.
+// and the library client script; examples/scratchpad-mmap/run.sh maps a memory-backed BAR area;
+// examples/csum-window/run.sh has a plugin read guest memory through a DMA window.
 // The guest-side example (serial-vm) is the lab-vu tier's path.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -44,6 +45,19 @@ test('scratchpad-mmap/client.mjs: the region fd mapped, bytes shared with the pl
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /mmap-able areas \[\{"offset":0,"size":4096\}\]/);
   assert.match(r.out, /after FILL\(0x41\) the mapping starts 41 42 43 44 45 46 47 48/);
+});
+
+test('csum-window/client.mjs: one DMA window on wasmtime, dma.read copies on v8, the same checksums', async () => {
+  const r = await runScript('examples/csum-window/run.sh');
+  assert.is(r.code, 0, r.out);
+  assert.match(
+    r.out,
+    /^wasmtime 200\/200 checksums right, window maps 1, window hits 199, dma.read copies 0 /m,
+  );
+  assert.match(
+    r.out,
+    /^v8 +200\/200 checksums right, window maps 0, window hits 0, dma.read copies 200 /m,
+  );
 });
 
 test.run();
