@@ -12,9 +12,8 @@ import { createPluginDevice, type PluginDeviceModel } from '../../host/device/mo
 import type { EngineName } from '../../host/plugins/engine.js';
 import { grantFromManifest } from '../../host/plugins/grants.js';
 import { loadPlugin } from '../../host/plugins/loader.js';
-import { dma, type VfioUserClient } from '../../host/vfio-user/client.js';
 import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
-import { type Running, startServer } from '../helpers/vu-server.js';
+import { type ServedWithMemory, serveWithMemory } from '../helpers/vu-server.js';
 import { cacheDirOf, pluginPath } from '../plugins/support.js';
 
 const test = suite('csum plugin: DMA window or dma.read');
@@ -42,13 +41,7 @@ function fnv1a(bytes: Uint8Array): number {
   return h;
 }
 
-interface Served {
-  model: PluginDeviceModel;
-  run: Running;
-  client: VfioUserClient;
-  mem: ReturnType<typeof dma.memfd>;
-  done(): Promise<void>;
-}
+type Served = ServedWithMemory<PluginDeviceModel>;
 
 async function serve(engine: EngineName, opts: { seal?: boolean } = {}): Promise<Served> {
   const loaded = await loadPlugin(pluginPath('csum'), { engine, cacheDir: cacheDirOf(engine) });
@@ -57,25 +50,7 @@ async function serve(engine: EngineName, opts: { seal?: boolean } = {}): Promise
     plugin: loaded.compiled,
     grant: grantFromManifest(loaded.manifest),
   });
-  const run = startServer(model);
-  const client = await run.connect();
-  const mem = dma.memfd(GUEST_BYTES);
-  if (opts.seal ?? true) mem.seal();
-  const flags = DMA_FLAG_READ | DMA_FLAG_WRITE;
-  await client.dmaMap({ iova: IOVA, sizeBytes: GUEST_BYTES, flags, fd: mem.fd });
-  const served: Served = {
-    model,
-    run,
-    client,
-    mem,
-    async done() {
-      await run.hangUp(served.client);
-      run.stop();
-      model.close();
-      mem.close();
-    },
-  };
-  return served;
+  return serveWithMemory(model, { bytes: GUEST_BYTES, iova: IOVA, seal: opts.seal ?? true });
 }
 
 /** fills [at, at + len) of guest memory with bytes from `seed` and returns them */

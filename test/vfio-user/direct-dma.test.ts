@@ -12,15 +12,13 @@ import { GRANT_ALL } from '../../host/harness/harness.js';
 import type { CompiledPlugin } from '../../host/plugins/engine.js';
 import { engineByName } from '../../host/plugins/engines/index.js';
 import type { Grant } from '../../host/plugins/grants.js';
-import { dma, type VfioUserClient } from '../../host/vfio-user/client.js';
-import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
+import type { VfioUserClient } from '../../host/vfio-user/client.js';
 import { EDU } from '../helpers/edu.js';
-import { type Running, startServer } from '../helpers/vu-server.js';
+import { type ServedWithMemory, serveWithMemory } from '../helpers/vu-server.js';
 import { cacheDirOf, pluginBytes } from '../plugins/support.js';
 
 const test = suite('vfio-user direct DMA port');
 
-const RW = DMA_FLAG_READ | DMA_FLAG_WRITE;
 const GUEST_BYTES = 0x40000; // client memory at IOVA 0
 // test/fixtures/plugins/hostile/src/hostile.c
 const H = {
@@ -50,39 +48,22 @@ async function compile(engine: 'v8' | 'wasmtime', name: string): Promise<Compile
   return engineByName(engine).compile(pluginBytes(name), { cacheDir: cacheDirOf(engine), name });
 }
 
-interface Served {
-  model: PluginDeviceModel;
-  run: Running;
-  client: VfioUserClient;
-  mem: ReturnType<typeof dma.memfd>;
+interface Served extends ServedWithMemory<PluginDeviceModel> {
   /** the server's DMA port counters */
   port(): { reads: number; writes: number; declined: number };
-  done(): Promise<void>;
 }
 
+/** the client's memory is not sealed: the port's copies take the SIGBUS-guarded path */
 async function serve(engine: 'v8' | 'wasmtime', name: string, grant: Grant): Promise<Served> {
   const plugin = await compile(engine, name);
   const model = createPluginDevice({ name, plugin, grant, restartBackoffMs: [0] });
-  const run = startServer(model);
-  const client = await run.connect();
-  const mem = dma.memfd(GUEST_BYTES);
-  await client.dmaMap({ iova: 0n, sizeBytes: GUEST_BYTES, flags: RW, fd: mem.fd });
-  return {
-    model,
-    run,
-    client,
-    mem,
+  const served = await serveWithMemory(model, { bytes: GUEST_BYTES, seal: false });
+  return Object.assign(served, {
     port() {
-      const s = run.server.stats();
+      const s = served.run.server.stats();
       return { reads: s.directDmaReads, writes: s.directDmaWrites, declined: s.directDmaDeclined };
     },
-    async done() {
-      await run.hangUp(client);
-      run.stop();
-      model.close();
-      mem.close();
-    },
-  };
+  });
 }
 
 /** one hostile action (a region-write), then its status register */

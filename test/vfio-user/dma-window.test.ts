@@ -14,9 +14,9 @@ import { GRANT_ALL } from '../../host/harness/harness.js';
 import type { CompiledPlugin } from '../../host/plugins/engine.js';
 import { engineByName } from '../../host/plugins/engines/index.js';
 import type { Grant } from '../../host/plugins/grants.js';
-import { dma, type VfioUserClient } from '../../host/vfio-user/client.js';
+import { dma } from '../../host/vfio-user/client.js';
 import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
-import { type Running, startServer } from '../helpers/vu-server.js';
+import { type ServedWithMemory, serveWithMemory } from '../helpers/vu-server.js';
 import { cacheDirOf, pluginBytes } from '../plugins/support.js';
 
 const test = suite('vfio-user DMA windows');
@@ -56,13 +56,7 @@ const GRANT: Grant = {
   ],
 };
 
-interface Served {
-  model: PluginDeviceModel;
-  run: Running;
-  client: VfioUserClient;
-  mem: ReturnType<typeof dma.memfd>;
-  done(): Promise<void>;
-}
+type Served = ServedWithMemory<PluginDeviceModel>;
 
 const compiled = new Map<string, Promise<CompiledPlugin>>();
 
@@ -85,24 +79,7 @@ async function serve(
 ): Promise<Served> {
   const plugin = await hostile(engine);
   const model = createPluginDevice({ name: 'hostile', plugin, grant: opts.grant ?? GRANT });
-  const run = startServer(model);
-  const client = await run.connect();
-  const mem = dma.memfd(GUEST_BYTES);
-  if (opts.seal ?? true) mem.seal();
-  await client.dmaMap({ iova: 0n, sizeBytes: GUEST_BYTES, flags: RW, fd: mem.fd });
-  const served: Served = {
-    model,
-    run,
-    client,
-    mem,
-    async done() {
-      await run.hangUp(served.client); // the client of now: a test may have reconnected
-      run.stop();
-      model.close();
-      mem.close();
-    },
-  };
-  return served;
+  return serveWithMemory(model, { bytes: GUEST_BYTES, seal: opts.seal ?? true });
 }
 
 /** map-window(iova, value's length, the buffer, value's flags): the status register after */
@@ -262,22 +239,14 @@ test('granted but not mapped by the client: not-mapped', async () => {
     plugin: await hostile('wasmtime'),
     grant: GRANT_ALL,
   });
-  const run = startServer(model);
-  const client = await run.connect();
-  const mem = dma.memfd(0x4000);
-  mem.seal();
+  const s = await serveWithMemory(model, { bytes: 0x4000, iova: 0x100000n });
   try {
-    await client.dmaMap({ iova: 0x100000n, sizeBytes: 0x4000, flags: RW, fd: mem.fd });
-    const s: Served = { model, run, client, mem, done: async () => undefined };
     assert.is(await map(s, 0x200000, 0x1000), H.failed | E.notMapped);
     assert.is(await map(s, 0x103000, 0x2000), H.failed | E.notMapped, 'runs past the map');
     assert.is(await map(s, 0x100000, 0x4000 | WRITABLE), 0, 'the whole map');
     assert.is(await unmap(s), 0);
   } finally {
-    await run.hangUp(client);
-    run.stop();
-    model.close();
-    mem.close();
+    await s.done();
   }
 });
 
