@@ -280,14 +280,9 @@ main() {
   # QEMU writes into FIFOs drained by cat processes that inherited our fds:
   # re-opening /proc/self/fd/N instead would clobber output when N is a regular
   # file (separate file offsets).
-  mkfifo "$OUT/stdout.fifo" "$OUT/stderr.fifo"
-  cat "$OUT/stdout.fifo" & local cat_out=$!
-  cat "$OUT/stderr.fifo" >&2 & local cat_err=$!
-  local con=file,id=con,path="$OUT/console.log" cat_con=""
+  local con=file,id=con,path="$OUT/console.log"
   if [ "$DEBUG" = 1 ]; then
     append+=" loglevel=7 vfiolab.debug=1"
-    mkfifo "$OUT/console.fifo"
-    cat "$OUT/console.fifo" >&2 & cat_con=$!
     con=file,id=con,path="$OUT/console.fifo"
   else
     append+=" quiet loglevel=3"
@@ -320,15 +315,39 @@ main() {
   # shellcheck disable=SC2206
   [ -n "${VFIOLAB_QEMU_EXTRA:-}" ] && qargs+=(${VFIOLAB_QEMU_EXTRA})
 
-  local qrc=0
-  timeout --foreground -k 5 "$TIMEOUT" "${VFIOLAB_QEMU:-qemu-system-x86_64}" "${qargs[@]}" < /dev/null || qrc=$?
-  # If QEMU died before opening a FIFO, its cat would wait forever: opening it
-  # read-write never blocks, and closing it again gives the cat its EOF.
-  local f
-  for f in stdout stderr console; do
-    if [ -p "$OUT/$f.fifo" ]; then exec 9<>"$OUT/$f.fifo"; exec 9>&-; fi
+  local qrc attempt=1 cat_out cat_err cat_con f
+  while :; do
+    mkfifo "$OUT/stdout.fifo" "$OUT/stderr.fifo"
+    cat "$OUT/stdout.fifo" & cat_out=$!
+    cat "$OUT/stderr.fifo" >&2 & cat_err=$!
+    cat_con=""
+    if [ "$DEBUG" = 1 ]; then
+      mkfifo "$OUT/console.fifo"
+      cat "$OUT/console.fifo" >&2 & cat_con=$!
+    fi
+    qrc=0
+    timeout --foreground -k 5 "$TIMEOUT" "${VFIOLAB_QEMU:-qemu-system-x86_64}" "${qargs[@]}" < /dev/null || qrc=$?
+    # If QEMU died before opening a FIFO, its cat would wait forever: opening it
+    # read-write never blocks, and closing it again gives the cat its EOF.
+    for f in stdout stderr console; do
+      if [ -p "$OUT/$f.fifo" ]; then exec 9<>"$OUT/$f.fifo"; exec 9>&-; fi
+    done
+    wait $cat_out $cat_err $cat_con 2>/dev/null || true
+    # The guest kernel died while booting, before init ran CMD (no timing file, QEMU exited
+    # by itself): the rig's failure, not CMD's. Seen once in CI: an int3 oops in
+    # sched_clock_cpu from text patching under multi-threaded TCG. Boot once more, loudly;
+    # CMD never runs twice, and a second failure ends the run as before.
+    if [ $attempt = 1 ] && [ $qrc != 124 ] && [ ! -f "$OUT/timing" ] && [ ! -f "$OUT/rc" ] &&
+       [ ! -f "$OUT/init-error" ]; then
+      log "the guest did not get to run the command (qemu exit $qrc); last kernel console lines:"
+      [ -s "$OUT/console.log" ] && tail -8 "$OUT/console.log" >&2
+      log "booting the guest once more"
+      rm -f "$OUT"/*.fifo "$OUT/console.log"
+      attempt=2
+      continue
+    fi
+    break
   done
-  wait $cat_out $cat_err $cat_con 2>/dev/null || true
   local t2; t2=$(date +%s.%N)
   if [ "${VFIOLAB_TIMING:-0}" = 1 ] && [ -f "$OUT/timing" ]; then
     log "$(awk -v t0="$t0" -v t1="$t1" -v t2="$t2" '
