@@ -62,7 +62,10 @@
           "include_dirs": ["<(wasmtime_dir)/include"],
           "sources": [
             "native/src/wasm/component_binary.cc",
+            "native/src/wasm/module.cc",
             "native/src/wasm/instance.cc",
+            "native/src/wasm/lift.cc",
+            "native/src/wasm/imports.cc",
             "native/src/wasm/windows.cc",
             "native/src/js/wasmtime.cc"
           ],

@@ -38,8 +38,8 @@ failed=0
 # scripts/build-plugins.sh's components (setup.sh makes both). In CI their absence fails.
 wasmtime_dir="$(bash "$root/scripts/wasmtime.sh" dir)"
 if [[ -n "$wasmtime_dir" && -f "$root/build/plugins/edu.wasm" && -f "$root/build/plugins/hostile.wasm" ]]; then
-  tests[wasm_instance]="$root/native/test/wasm_instance_test.cc $src/wasm/instance.cc $src/wasm/windows.cc \
-    $src/wasm/component_binary.cc -I$wasmtime_dir/include $wasmtime_dir/lib/libvfiobox_wasmtime.a -ldl -lm"
+  tests[wasm_instance]="$root/native/test/wasm_instance_test.cc $src/wasm/module.cc $src/wasm/instance.cc \
+    $src/wasm/lift.cc $src/wasm/imports.cc $src/wasm/windows.cc $src/wasm/component_binary.cc -I$wasmtime_dir/include $wasmtime_dir/lib/libvfiobox_wasmtime.a -ldl -lm"
   names+=(wasm_instance)
 elif [[ "${CI:-}" == true ]]; then
   echo "wasm_instance: FAILED: wasmtime (scripts/wasmtime.sh) or build/plugins missing in CI"
