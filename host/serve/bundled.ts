@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 
-export const BUNDLED_PLUGINS = ['edu', 'serial16550', 'ticker', 'scratchpad'] as const;
+export const BUNDLED_PLUGINS = ['edu', 'serial16550', 'ticker', 'scratchpad', 'csum'] as const;
 
 /** build/plugins in this module's directory or any ancestor (source tree, build/, dist/). */
 export function bundledPluginDir(): string | undefined {

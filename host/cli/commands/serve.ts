@@ -22,7 +22,8 @@ Serves a device plugin over vfio-user: a VMM (QEMU >= 10.1: -device vfio-user-pc
 or \`vfiobox demo --socket <path>\` connects to the socket and sees a PCI device. One client per
 socket; when it disconnects the device keeps its state and the next client may connect.
 
-  <plugin>               a .wasm component, or a bundled plugin name: edu, serial16550
+  <plugin>               a .wasm component, or a bundled plugin name: edu, serial16550,
+                         scratchpad, csum (DMA windows: --engine wasmtime), ticker (TS)
 
 options:
   --socket PATH          vfio-user socket to listen on; repeat for several devices
