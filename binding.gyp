@@ -67,7 +67,8 @@
             "native/src/wasm/lift.cc",
             "native/src/wasm/imports.cc",
             "native/src/wasm/windows.cc",
-            "native/src/js/wasmtime.cc"
+            "native/src/js/wasmtime.cc",
+            "native/src/js/wasmtime_host.cc"
           ],
           "libraries": ["<(wasmtime_dir)/lib/libvfiobox_wasmtime.a", "-lpthread", "-ldl", "-lm"]
         }]
