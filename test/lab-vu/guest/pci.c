@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vu-check.h"
@@ -92,4 +93,24 @@ int vu_pci_child(const struct vu_pci_dev *dev, const char *subdir, char *name, s
   }
   closedir(d);
   return err;
+}
+
+int vu_pci_enable_memory(const struct vu_pci_dev *dev) {
+  uint16_t cmd = 0;
+  int err = vu_pci_config_read(dev, kPciCommand, &cmd, sizeof(cmd));
+  cmd |= kPciCommandMemory;
+  if (!err) err = vu_pci_config_write(dev, kPciCommand, &cmd, sizeof(cmd));
+  return err;
+}
+
+void *vu_pci_map_bar(const struct vu_pci_dev *dev, int bar, size_t len) {
+  char path[128];
+  snprintf(path, sizeof(path), "%s/resource%d", dev->sysfs, bar);
+  int fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return p == MAP_FAILED ? NULL : p;
 }

@@ -5,7 +5,6 @@
 //   0x00 ID 0x53504144   0x04 SUM (FNV-1a 32 of the page)   0x08 FILL (byte i = v + i)
 // BAR2 past the page is trapped and reads as 0x7a000000 | offset.
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,21 +35,8 @@ static const char *check(struct pad *s, const char *what) {
 }
 
 static bool enable_decode(struct pad *s) {
-  uint16_t cmd = 0;
-  int err = vu_pci_config_read(s->dev, kPciCommand, &cmd, sizeof(cmd));
-  cmd |= kPciCommandMemory;
-  if (!err) err = vu_pci_config_write(s->dev, kPciCommand, &cmd, sizeof(cmd));
+  int err = vu_pci_enable_memory(s->dev);
   return vu_report(check(s, "decode"), err == 0, "%s", err ? strerror(-err) : "memory on");
-}
-
-static void *map_resource(struct pad *s, int bar, size_t len) {
-  char path[128];
-  snprintf(path, sizeof(path), "%s/resource%d", s->dev->sysfs, bar);
-  int fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-  if (fd < 0) return NULL;
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  return p == MAP_FAILED ? NULL : p;
 }
 
 static uint32_t fnv1a(const volatile uint8_t *p, size_t n) {
@@ -65,8 +51,8 @@ void vu_check_scratchpad(const struct vu_pci_dev *dev, const char *prefix,
   struct pad s = {.dev = dev, .prefix = prefix};
   vu_report(check(&s, "ids"), true, "%04x:%04x at %s", dev->vendor, dev->device, dev->bdf);
   if (!enable_decode(&s)) return;
-  s.bar0 = map_resource(&s, 0, kPage);
-  s.bar2 = map_resource(&s, 2, kBar2Bytes);
+  s.bar0 = vu_pci_map_bar(dev, 0, kPage);
+  s.bar2 = vu_pci_map_bar(dev, 2, kBar2Bytes);
   if (!s.bar0 || !s.bar2) {
     vu_report(check(&s, "map"), false, "mmap resource0/resource2: %s", strerror(errno));
     return;

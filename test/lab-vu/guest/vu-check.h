@@ -37,6 +37,11 @@ int vu_pci_config_write(const struct vu_pci_dev *dev, unsigned offset, const voi
 int vu_sysfs_write(const char *path, const char *text);
 // Finds the first entry of <dev sysfs>/<subdir>/ (e.g. "uio" -> "uio0", "tty" -> "ttyS4").
 int vu_pci_child(const struct vu_pci_dev *dev, const char *subdir, char *name, size_t len);
+// Sets the Command register's memory-space bit: it gates every BAR access (PCI 3.0 6.2.2), and
+// the kernel leaves it clear for a device no driver enabled.
+int vu_pci_enable_memory(const struct vu_pci_dev *dev);
+// mmaps `len` bytes of BAR `bar` (sysfs resource<bar>, shared, read-write); NULL and errno.
+void *vu_pci_map_bar(const struct vu_pci_dev *dev, int bar, size_t len);
 
 // Device checks (edu.c, serial.c, scratchpad.c). `prefix` is "edu0", "serial0", ...
 void vu_check_edu(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);

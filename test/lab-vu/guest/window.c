@@ -71,19 +71,12 @@ void vu_check_window(const struct vu_pci_dev *dev, const char *prefix, const str
   (void)opts;
   struct win w = {.dev = dev, .prefix = prefix};
   vu_report(check(&w, "ids"), true, "%04x:%04x at %s", dev->vendor, dev->device, dev->bdf);
-  uint16_t cmd = 0;
-  int err = vu_pci_config_read(dev, kPciCommand, &cmd, sizeof(cmd));
-  cmd |= kPciCommandMemory;
-  if (!err) err = vu_pci_config_write(dev, kPciCommand, &cmd, sizeof(cmd));
+  int err = vu_pci_enable_memory(dev);
   if (!vu_report(check(&w, "decode"), err == 0, "%s", err ? strerror(-err) : "memory on")) return;
-  char path[128];
-  snprintf(path, sizeof(path), "%s/resource0", dev->sysfs);
-  int fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-  void *bar = fd < 0 ? MAP_FAILED : mmap(NULL, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (fd >= 0) close(fd);
+  void *bar = vu_pci_map_bar(dev, 0, kPage);
   volatile uint32_t *page =
       mmap(NULL, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (bar == MAP_FAILED || page == MAP_FAILED || mlock((void *)page, kPage) != 0) {
+  if (bar == NULL || page == MAP_FAILED || mlock((void *)page, kPage) != 0) {
     vu_report(check(&w, "setup"), false, "mmap resource0, mmap + mlock a page: %s",
               strerror(errno));
     return;
