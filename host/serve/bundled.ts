@@ -23,10 +23,14 @@ export function bundledPluginDir(): string | undefined {
   return undefined;
 }
 
+/** A bare name (no slash, no .wasm suffix) names a bundled plugin; anything else is a path. */
+export function isBundledName(arg: string): boolean {
+  return !arg.includes('/') && !arg.endsWith('.wasm');
+}
+
 /** A plugin argument as a file path: a bundled name, or a path that must exist. */
 export function resolvePlugin(arg: string): string {
-  const isName = !arg.includes('/') && !arg.endsWith('.wasm');
-  if (isName) {
+  if (isBundledName(arg)) {
     const dir = bundledPluginDir();
     const path = dir ? join(dir, `${arg}.wasm`) : undefined;
     if (path && existsSync(path)) return path;

@@ -78,6 +78,19 @@ test('an unsupported ABI is a one-line error naming the versions, exit 1', async
   assert.match(r.stderr, /hint: rebuild the plugin against wit\/vfiobox-device\/0\.1\.2/);
 });
 
+test('a bundled plugin by name, as serve takes it: csum asks for DMA and nothing else', async () => {
+  const r = await run(['inspect', 'csum']);
+  assert.is(r.code, 0, r.stderr);
+  const f = fields(r.stdout);
+  assert.match(f.get('plugin') ?? '', /^csum 0\.1\.0 \(A checksum offload engine/);
+  assert.is(f.get('abi'), 'vfiobox:device@0.1.2 (host supports 0.1.0..0.1.2)');
+  assert.is(f.get('imports'), 'types, dma');
+  assert.is(f.get('dma'), 'all');
+  const unknown = await run(['inspect', 'no-such-plugin']);
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stderr, /no bundled plugin 'no-such-plugin' \(bundled: edu, .*csum\)/);
+});
+
 test('a missing file and a file that is not a component are clear errors', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vfiobox-inspect-'));
   try {

@@ -15,6 +15,7 @@ import {
   readManifest,
 } from '../../plugins/manifest.js';
 import { readComponentNames } from '../../plugins/wasm-binary.js';
+import { isBundledName, resolvePlugin } from '../../serve/bundled.js';
 import { formatTable, hex4, hex6, usageError } from '../format.js';
 import type { CliIo, Command } from '../main.js';
 
@@ -149,7 +150,7 @@ export function inspectJson(r: InspectReport): string {
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: "show a plugin's ABI version, world, interfaces, ids and requested capabilities",
-  usage: `usage: vfiobox inspect <plugin.wasm> [--json]
+  usage: `usage: vfiobox inspect <plugin.wasm | bundled name> [--json]
 
 Reads a plugin component without running it: its ABI version (vfiobox:device@x.y.z, from the
 interface names) and whether this host supports it, its world, imports and exports, size and
@@ -171,10 +172,12 @@ options:
     if (path === undefined || extra.length > 0) {
       throw usageError(
         path === undefined ? 'inspect needs a plugin file' : `unexpected argument '${extra[0]}'`,
-        'usage: vfiobox inspect <plugin.wasm> [--json]',
+        'usage: vfiobox inspect <plugin.wasm | bundled name> [--json]',
       );
     }
-    const report = await inspectPlugin(path);
+    // a bundled name (edu, csum, ...) as `serve` takes it; a path is read as given, so that a
+    // missing file is reported by the reader like any other unreadable one
+    const report = await inspectPlugin(isBundledName(path) ? resolvePlugin(path) : path);
     io.stdout.write(values.json ? `${inspectJson(report)}\n` : formatInspect(report));
     return 0;
   },
