@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// {{name}}: a vfiobox device model in C (world vfiobox:device/emulated-device@0.1.0).
+// {{name}}: a vfiobox device model in C (world vfiobox:device/emulated-device@0.1.2).
 // Start here: change the identity (kVendorId, kDeviceId, kClassCode), then the registers.
 //
 // Register map (BAR0: 4 KiB, 32-bit memory, not prefetchable). Registers are 32 bits; 1-, 2- and
