@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // lab-vu: `vfiobox serve` against a real VMM. QEMU 11 (Debian sid, in a chroot) boots sid's
-// kernel under TCG with four vfio-user-pci devices: the edu, serial16550 and scratchpad (a
-// memory-backed BAR area QEMU maps from the region fd) plugins, and the hostile fixture as
-// hostile-window (a DMA window over guest RAM), each served by its own `vfiobox serve` process. The guest's vu-check (test/lab-vu/guest/) drives them
+// kernel under TCG with five vfio-user-pci devices: the edu, serial16550, scratchpad (a memory-backed
+// BAR area QEMU maps from the region fd) and csum (DMA windows) plugins, and the hostile fixture
+// as hostile-window (a DMA window over guest RAM), each served by its own `vfiobox serve`
+// process. The guest's vu-check (test/lab-vu/guest/) drives them
 // through the guest kernel (sysfs BAR mmap, uio_pci_generic INTx, the 8250 tty) and reports one
 // line per check; the server's --log-json events and QEMU's vfio_user_* trace are checked here.
 // Needs root (chroot, mount namespace); test/lab-vu/setup.sh prepares the cache on first use.
@@ -38,6 +39,7 @@ interface Fixture {
   serialEvents: ServeEvent[];
   padEvents: ServeEvent[];
   windowEvents: ServeEvent[];
+  csumEvents: ServeEvent[];
   eduExit: number | null;
   serialExit: number | null;
   streamText: string;
@@ -56,6 +58,7 @@ function served(): Promise<Fixture> {
     const serialSock = join(dir, 'serial.sock');
     const padSock = join(dir, 'pad.sock');
     const windowSock = join(dir, 'window.sock');
+    const csumSock = join(dir, 'csum.sock');
     const streamSock = join(dir, 'uart.sock');
     // edu on wasmtime (its BAR accesses answered by the native server: the direct route),
     // serial16550 and scratchpad on v8: both engines face the same VMM in one boot
@@ -63,21 +66,29 @@ function served(): Promise<Fixture> {
     let serial: Awaited<ReturnType<typeof startServe>> | undefined;
     let pad: Awaited<ReturnType<typeof startServe>> | undefined;
     let win: Awaited<ReturnType<typeof startServe>> | undefined;
+    let csum: Awaited<ReturnType<typeof startServe>> | undefined;
     let peer: StreamPeer | undefined;
     try {
       serial = await startServe('serial16550', serialSock, ['--stream', `unix:${streamSock}`]);
       pad = await startServe('scratchpad', padSock);
       // DMA windows need wasmtime (and QEMU's memory-backend-memfd, sealed by default)
       win = await startServe('hostile-window', windowSock, ['--engine', 'wasmtime']);
+      csum = await startServe('csum', csumSock, ['--engine', 'wasmtime']);
       peer = await connectStream(streamSock, GUEST_LINE, HOST_LINE);
-      const boot = await bootGuest([eduSock, serialSock, padSock, windowSock], join(dir, 'out'));
+      const boot = await bootGuest(
+        [eduSock, serialSock, padSock, windowSock, csumSock],
+        join(dir, 'out'),
+      );
       const streamText = peer.received();
       peer.close();
       const eduExit = await edu.stop();
       const serialExit = await serial.stop();
       await pad.stop();
       await win.stop();
-      const socketsLeft = [eduSock, serialSock, padSock, windowSock].filter((p) => existsSync(p));
+      await csum.stop();
+      const socketsLeft = [eduSock, serialSock, padSock, windowSock, csumSock].filter((p) =>
+        existsSync(p),
+      );
       return {
         boot,
         trace: readTrace(join(dir, 'out')),
@@ -85,6 +96,7 @@ function served(): Promise<Fixture> {
         serialEvents: serial.events,
         padEvents: pad.events,
         windowEvents: win.events,
+        csumEvents: csum.events,
         eduExit,
         serialExit,
         streamText,
@@ -96,6 +108,7 @@ function served(): Promise<Fixture> {
       await serial?.stop();
       await pad?.stop();
       await win?.stop();
+      await csum?.stop();
     }
   })();
   return fixture;
@@ -129,15 +142,16 @@ t('a guest without vfio-user devices boots and reports on the results channel', 
     const boot = await bootGuest([], dir);
     assert.is(boot.code, 0, boot.stderr);
     assert.match(expectOk(boot, 'boot'), /^kernel \S+/);
-    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550, 0 scratchpad, 0 hostile$/);
+    assert.match(expectOk(boot, 'pci'), /, 0 edu, 0 serial16550, 0 scratchpad, 0 hostile, 0 csum$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-t('the guest kernel enumerates the four served devices', async () => {
+t('the guest kernel enumerates the five served devices', async () => {
   const { boot } = await served();
-  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550, 1 scratchpad, 1 hostile$/);
+  assert.match(expectOk(boot, 'pci'), /, 1 edu, 1 serial16550, 1 scratchpad, 1 hostile, 1 csum$/);
+  assert.match(expectOk(boot, 'csum0.ids'), /^1234:4353 at /);
   assert.match(expectOk(boot, 'window0.ids'), /^1234:bad0 at /);
   assert.match(expectOk(boot, 'scratchpad0.ids'), /^1234:5350 at /);
   assert.match(expectOk(boot, 'edu0.ids'), /^1234:11e8 at /);
@@ -293,6 +307,21 @@ t(
     const record = (final?.stats ?? final) as { windowsMapped?: number; windowsRefused?: number };
     assert.is(record?.windowsMapped, 1, JSON.stringify(record));
     assert.is(record?.windowsRefused, 0);
+  },
+);
+
+t(
+  'csum in a real guest: 20 checksums of a buffer the guest keeps changing, through one DMA window',
+  async () => {
+    const { boot, csumEvents } = await served();
+    assert.match(expectOk(boot, 'csum0.buffer'), /^4000 bytes at PA 0x[0-9a-f]+$/);
+    assert.match(expectOk(boot, 'csum0.checksums'), /^20 of 20 commands right/);
+    // the first command maps the window, the other 19 find it still there: no copy at all
+    assert.is(expectOk(boot, 'csum0.window'), 'maps 1 hits 19 copies 0');
+    const final = csumEvents.filter((e) => e.event === 'stats').at(-1);
+    const record = (final?.stats ?? final) as { windowsMapped?: number; directDma?: number };
+    assert.is(record?.windowsMapped, 1, JSON.stringify(record));
+    assert.is(record?.directDma, 0);
   },
 );
 

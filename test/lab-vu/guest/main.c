@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// vu-check main: lists the PCI devices, runs the checks for every edu, serial16550, scratchpad
-// and hostile fixture (DMA windows) it finds (numbered in BDF order: edu0, edu1, serial0,
-// scratchpad0, window0, ...) and exits 0 only if every check passed.
+// vu-check main: lists the PCI devices, runs the checks for every edu, serial16550, scratchpad,
+// hostile fixture (DMA windows) and csum it finds (numbered in BDF order: edu0, edu1, serial0,
+// scratchpad0, window0, csum0, ...) and exits 0 only if every check passed.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,16 +60,17 @@ int main(void) {
     vu_report("pci", false, "scan /sys/bus/pci/devices: %s", strerror(-err));
     return 1;
   }
-  int edus = 0, serials = 0, pads = 0, windows = 0;
+  int edus = 0, serials = 0, pads = 0, windows = 0, csums = 0;
   for (int i = 0; i < n; i++) {
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) edus++;
     if (devs[i].vendor == 0x1b36 && devs[i].device == 0x0002) serials++;
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x5350) pads++;
     if (devs[i].vendor == 0x1234 && devs[i].device == 0xbad0) windows++;
+    if (devs[i].vendor == 0x1234 && devs[i].device == 0x4353) csums++;
   }
-  vu_report("pci", true, "%d functions, %d edu, %d serial16550, %d scratchpad, %d hostile", n, edus,
-            serials, pads, windows);
-  edus = serials = pads = windows = 0;
+  vu_report("pci", true, "%d functions, %d edu, %d serial16550, %d scratchpad, %d hostile, %d csum",
+            n, edus, serials, pads, windows, csums);
+  edus = serials = pads = windows = csums = 0;
   for (int i = 0; i < n; i++) {
     char prefix[24];
     if (devs[i].vendor == 0x1234 && devs[i].device == 0x11e8) {
@@ -84,6 +85,9 @@ int main(void) {
     } else if (devs[i].vendor == 0x1234 && devs[i].device == 0xbad0) {
       snprintf(prefix, sizeof(prefix), "window%d", windows++);
       vu_check_window(&devs[i], prefix, &opts);
+    } else if (devs[i].vendor == 0x1234 && devs[i].device == 0x4353) {
+      snprintf(prefix, sizeof(prefix), "csum%d", csums++);
+      vu_check_csum(&devs[i], prefix, &opts);
     }
   }
   return failures ? 1 : 0;

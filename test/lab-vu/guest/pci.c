@@ -114,3 +114,15 @@ void *vu_pci_map_bar(const struct vu_pci_dev *dev, int bar, size_t len) {
   errno = saved;
   return p == MAP_FAILED ? NULL : p;
 }
+
+uint64_t vu_phys_addr(const void *va) {
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t entry = 0;
+  off_t at = (off_t)((uintptr_t)va / 4096 * sizeof(entry));
+  ssize_t n = pread(fd, &entry, sizeof(entry), at);
+  close(fd);
+  // bit 63: present; bits 0-54: the page frame number (0 without CAP_SYS_ADMIN)
+  if (n != (ssize_t)sizeof(entry) || !(entry >> 63)) return 0;
+  return (entry & ((1ull << 55) - 1)) * 4096 + (uintptr_t)va % 4096;
+}

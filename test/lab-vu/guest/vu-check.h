@@ -42,6 +42,9 @@ int vu_pci_child(const struct vu_pci_dev *dev, const char *subdir, char *name, s
 int vu_pci_enable_memory(const struct vu_pci_dev *dev);
 // mmaps `len` bytes of BAR `bar` (sysfs resource<bar>, shared, read-write); NULL and errno.
 void *vu_pci_map_bar(const struct vu_pci_dev *dev, int bar, size_t len);
+// The guest-physical address of `va` in this process (/proc/self/pagemap,
+// Documentation/admin-guide/mm/pagemap.rst; needs root), or 0. Lock the page first.
+uint64_t vu_phys_addr(const void *va);
 
 // Device checks (edu.c, serial.c, scratchpad.c). `prefix` is "edu0", "serial0", ...
 void vu_check_edu(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
@@ -51,6 +54,8 @@ void vu_check_scratchpad(const struct vu_pci_dev *dev, const char *prefix,
                          const struct vu_opts *opts);
 // window.c: a DMA window over a page of guest RAM (the hostile fixture, as hostile-window)
 void vu_check_window(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
+// csum.c: the csum plugin (plugins/c/csum) checksumming a guest buffer through its DMA window
+void vu_check_csum(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts);
 
 // PCI config space layout (PCI Local Bus Specification 3.0, section 6.2).
 enum {

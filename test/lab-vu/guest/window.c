@@ -39,19 +39,6 @@ static const char *check(struct win *w, const char *what) {
   return w->name;
 }
 
-/** The physical address of the page at `va` (Documentation/admin-guide/mm/pagemap.rst), or 0. */
-static uint64_t phys_of(const void *va) {
-  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  uint64_t entry = 0;
-  off_t at = (off_t)((uintptr_t)va / kPage * sizeof(entry));
-  ssize_t n = pread(fd, &entry, sizeof(entry), at);
-  close(fd);
-  // bit 63: present; bits 0-54: the page frame number (0 without CAP_SYS_ADMIN)
-  if (n != (ssize_t)sizeof(entry) || !(entry >> 63)) return 0;
-  return (entry & ((1ull << 55) - 1)) * kPage;
-}
-
 /** A BAR read after a write: the server has handled the write (posted or not) once it returns. */
 static uint32_t status(struct win *w) { return w->bar0[kRegStatus / 4]; }
 
@@ -83,7 +70,7 @@ void vu_check_window(const struct vu_pci_dev *dev, const char *prefix, const str
   }
   w.bar0 = bar;
   for (unsigned i = 0; i < kPage / 4; i++) page[i] = 0xa5000000u | i;
-  uint64_t pa = phys_of((const void *)page);
+  uint64_t pa = vu_phys_addr((const void *)page);
   // the fixture's IOVA register takes 32 bits; boot.sh gives the guest 512 MiB
   if (!vu_report(check(&w, "page"), pa != 0 && pa < (1ull << 32), "guest page at PA 0x%llx",
                  (unsigned long long)pa))
