@@ -339,8 +339,9 @@ main() {
     # CMD never runs twice, and a second failure ends the run as before.
     if [ $attempt = 1 ] && [ $qrc != 124 ] && [ ! -f "$OUT/timing" ] && [ ! -f "$OUT/rc" ] &&
        [ ! -f "$OUT/init-error" ]; then
-      log "the guest did not get to run the command (qemu exit $qrc); last kernel console lines:"
-      [ -s "$OUT/console.log" ] && tail -8 "$OUT/console.log" >&2
+      log "the guest did not get to run the command (qemu exit $qrc); what its kernel said:"
+      [ -s "$OUT/console.log" ] &&
+        { grep -m4 -E 'Oops|BUG:|RIP:|panic' "$OUT/console.log" || tail -4 "$OUT/console.log"; } >&2
       log "booting the guest once more"
       rm -f "$OUT"/*.fifo "$OUT/console.log"
       attempt=2
