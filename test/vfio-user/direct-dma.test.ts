@@ -122,6 +122,20 @@ test('one export making many DMA calls: each is one port copy', async () => {
   }
 });
 
+test('a dma.read larger than the free heap: cabi_realloc grows the memory inside the import, and the port still copies', async () => {
+  const s = await serve('wasmtime', 'hostile', GRANT_ALL);
+  try {
+    // the fresh instance's memory is smaller than this: the result's block lies past the
+    // memory the import first saw, which the port must look up again, not refuse
+    assert.is(await act(s, H.readLen, GUEST_BYTES), 0);
+    assert.is(await act(s, H.readLen, GUEST_BYTES), 0, 'and again, now inside the grown memory');
+    assert.equal(s.port(), { reads: 2, writes: 0, declined: 0 });
+    assert.is(s.model.stats().fenced, false);
+  } finally {
+    await s.done();
+  }
+});
+
 test('outside its grant the port declines; the grant refuses, with the same errors and counts', async () => {
   const s = await serve('wasmtime', 'hostile', WINDOWS);
   try {

@@ -282,16 +282,15 @@ bool Instance::Realloc(uint32_t align, uint32_t len, uint32_t* ptr) {
   raw[3].i32 = static_cast<int32_t>(len);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* error = wasmtime_func_call_unchecked(ctx_, &exports_->realloc, raw, 4, &trap);
-  memory_known_ = false;  // the allocator may have grown the memory
   if (error != nullptr || trap != nullptr) {
     NoteFault("cabi_realloc failed: " +
               (error != nullptr ? TakeMessage(error) : TakeTrap(trap, budget_ms_)));
     return false;
   }
   *ptr = static_cast<uint32_t>(raw[0].i32);
-  size_t size = 0;
-  memory_data(&size);
-  if (*ptr % align != 0 || *ptr > size || len > size - *ptr) {
+  // The allocator may have grown the memory (it never moves): GuestRange checks the block
+  // against the call's snapshot and asks wasmtime again only when the snapshot is too short.
+  if (GuestRange(*ptr, len, align) == nullptr) {
     NoteFault("cabi_realloc returned a block outside the plugin's memory");
     return false;
   }
