@@ -37,21 +37,19 @@ static uint32_t fnv1a(const volatile uint8_t *p, size_t n) {
 
 void vu_check_csum(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts) {
   (void)opts;
-  char name[48];
-#define CHECK(what) (snprintf(name, sizeof(name), "%s.%s", prefix, what), name)
-  vu_report(CHECK("ids"), true, "%04x:%04x at %s", dev->vendor, dev->device, dev->bdf);
+  vu_check(prefix, "ids", true, "%04x:%04x at %s", dev->vendor, dev->device, dev->bdf);
   int err = vu_pci_enable_memory(dev);
-  if (!vu_report(CHECK("decode"), err == 0, "%s", err ? strerror(-err) : "memory on")) return;
+  if (!vu_check(prefix, "decode", err == 0, "%s", err ? strerror(-err) : "memory on")) return;
   volatile uint32_t *bar0 = vu_pci_map_bar(dev, 0, kPage);
   volatile uint8_t *page =
       mmap(NULL, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (bar0 == NULL || page == MAP_FAILED || mlock((void *)page, kPage) != 0) {
-    vu_report(CHECK("setup"), false, "mmap resource0, mmap + mlock a page: %s", strerror(errno));
+    vu_check(prefix, "setup", false, "mmap resource0, mmap + mlock a page: %s", strerror(errno));
     return;
   }
   for (unsigned i = 0; i < kPage; i++) page[i] = (uint8_t)(i * 7 + 3);
   uint64_t pa = vu_phys_addr((const void *)(page + kOffset));
-  if (vu_report(CHECK("buffer"), pa != 0, "%u bytes at PA 0x%llx", kLen, (unsigned long long)pa)) {
+  if (vu_check(prefix, "buffer", pa != 0, "%u bytes at PA 0x%llx", kLen, (unsigned long long)pa)) {
     int wrong = 0;
     uint32_t last = 0;
     for (int k = 0; k < kCommands; k++) {
@@ -65,12 +63,11 @@ void vu_check_csum(const struct vu_pci_dev *dev, const char *prefix, const struc
       last = bar0[kRegResult / 4];
       if (status != 0 || last != fnv1a(page + kOffset, kLen)) wrong++;
     }
-    vu_report(CHECK("checksums"), wrong == 0, "%d of %d commands right, last 0x%08x",
-              kCommands - wrong, kCommands, last);
-    vu_report(CHECK("window"), true, "maps %u hits %u copies %u", bar0[kRegMaps / 4],
-              bar0[kRegHits / 4], bar0[kRegCopies / 4]);
+    vu_check(prefix, "checksums", wrong == 0, "%d of %d commands right, last 0x%08x",
+             kCommands - wrong, kCommands, last);
+    vu_check(prefix, "window", true, "maps %u hits %u copies %u", bar0[kRegMaps / 4],
+             bar0[kRegHits / 4], bar0[kRegCopies / 4]);
   }
-#undef CHECK
   munlock((void *)page, kPage);
   munmap((void *)page, kPage);
   munmap((void *)bar0, kPage);

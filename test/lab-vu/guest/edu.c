@@ -30,14 +30,8 @@ struct edu {
   const struct vu_pci_dev *dev;
   const struct vu_opts *opts;
   volatile uint32_t *bar0;
-  char name[48];
   const char *prefix;
 };
-
-static const char *check(struct edu *e, const char *what) {
-  snprintf(e->name, sizeof(e->name), "%s.%s", e->prefix, what);
-  return e->name;
-}
 
 static uint32_t rd(struct edu *e, unsigned off) { return e->bar0[off / 4]; }
 static void wr(struct edu *e, unsigned off, uint32_t v) { e->bar0[off / 4] = v; }
@@ -62,29 +56,27 @@ static bool enable_decode(struct edu *e) {
   int err = read_u16(e, kPciCommand, &before);
   if (!err) err = write_u16(e, kPciCommand, before | kPciCommandMemory);
   if (!err) err = read_u16(e, kPciCommand, &after);
-  if (err) return vu_report(check(e, "decode"), false, "config access: %s", strerror(-err));
-  return vu_report(check(e, "decode"), after & kPciCommandMemory, "command 0x%04x -> 0x%04x",
-                   before, after);
+  if (err) return vu_check(e->prefix, "decode", false, "config access: %s", strerror(-err));
+  return vu_check(e->prefix, "decode", after & kPciCommandMemory, "command 0x%04x -> 0x%04x",
+                  before, after);
 }
 
 static bool map_bar0(struct edu *e) {
-  char path[128];
-  snprintf(path, sizeof(path), "%s/resource0", e->dev->sysfs);
-  int fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-  if (fd < 0) return vu_report(check(e, "ident"), false, "open %s: %s", path, strerror(errno));
-  void *p = mmap(NULL, kMapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return vu_report(check(e, "ident"), false, "mmap: %s", strerror(errno));
+  void *p = vu_pci_map_bar(e->dev, 0, kMapBytes);
+  if (p == NULL) {
+    return vu_check(e->prefix, "ident", false, "map %s/resource0: %s", e->dev->sysfs,
+                    strerror(errno));
+  }
   e->bar0 = p;
   uint32_t ident = rd(e, kEduIdent);
-  return vu_report(check(e, "ident"), ident == kEduIdentValue, "0x%08x", ident);
+  return vu_check(e->prefix, "ident", ident == kEduIdentValue, "0x%08x", ident);
 }
 
 static void liveness(struct edu *e) {
   const uint32_t v = 0x12345678;
   wr(e, kEduLiveness, v);
   uint32_t got = rd(e, kEduLiveness);
-  vu_report(check(e, "liveness"), got == (uint32_t)~v, "wrote 0x%08x read 0x%08x", v, got);
+  vu_check(e->prefix, "liveness", got == (uint32_t)~v, "wrote 0x%08x read 0x%08x", v, got);
 }
 
 static void factorial(struct edu *e) {
@@ -93,13 +85,13 @@ static void factorial(struct edu *e) {
   uint32_t status;
   while ((status = rd(e, kEduStatus)) & kEduStatusComputing) {
     if (vu_now_ms() > deadline) {
-      vu_report(check(e, "factorial"), false, "still computing after %d ms", e->opts->timeout_ms);
+      vu_check(e->prefix, "factorial", false, "still computing after %d ms", e->opts->timeout_ms);
       return;
     }
     sleep_ms(1);
   }
   uint32_t got = rd(e, kEduFactorial);
-  vu_report(check(e, "factorial"), got == 120, "5! = %u (status 0x%x)", got, status);
+  vu_check(e->prefix, "factorial", got == 120, "5! = %u (status 0x%x)", got, status);
 }
 
 // uio_pci_generic binds by id through new_id; a second edu finds the id already added (EEXIST)
@@ -115,22 +107,22 @@ static int bind_uio(struct edu *e) {
     err = vu_sysfs_write(path, e->dev->bdf);
   }
   if (err && vu_pci_child(e->dev, "uio", uio, sizeof(uio)) != 0) {
-    vu_report(check(e, "uio-bind"), false, "%s: %s (INTx masking unsupported?)", path,
-              strerror(-err));
+    vu_check(e->prefix, "uio-bind", false, "%s: %s (INTx masking unsupported?)", path,
+             strerror(-err));
     return -1;
   }
   err = vu_pci_child(e->dev, "uio", uio, sizeof(uio));
   if (err) {
-    vu_report(check(e, "uio-bind"), false, "no uio node: %s", strerror(-err));
+    vu_check(e->prefix, "uio-bind", false, "no uio node: %s", strerror(-err));
     return -1;
   }
   snprintf(path, sizeof(path), "/dev/%s", uio);
   int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    vu_report(check(e, "uio-bind"), false, "open %s: %s", path, strerror(errno));
+    vu_check(e->prefix, "uio-bind", false, "open %s: %s", path, strerror(errno));
     return -1;
   }
-  vu_report(check(e, "uio-bind"), true, "uio_pci_generic bound as %s", uio);
+  vu_check(e->prefix, "uio-bind", true, "uio_pci_generic bound as %s", uio);
   return fd;
 }
 
@@ -177,10 +169,10 @@ static void interrupts(struct edu *e) {
   uint32_t c1 = 0, c2 = 0;
   bool ok = irq_round(e, fd, 0x1, &c1, why, sizeof(why));
   if (!ok) {
-    vu_report(check(e, "irq"), false, "%s", why);
+    vu_check(e->prefix, "irq", false, "%s", why);
     goto out;
   }
-  vu_report(check(e, "irq"), true, "interrupt %u arrived via INTx", c1);
+  vu_check(e->prefix, "irq", true, "interrupt %u arrived via INTx", c1);
   // The second round proves the unmask path: a lost INTx unmask leaves the line masked.
   ok = irq_round(e, fd, 0x2, &c2, why, sizeof(why));
   if (ok && c2 <= c1) {
@@ -188,21 +180,21 @@ static void interrupts(struct edu *e) {
     snprintf(why, sizeof(why), "event count did not advance (%u -> %u)", c1, c2);
   }
   if (ok)
-    vu_report(check(e, "irq-again"), true, "event count %u -> %u after the unmask", c1, c2);
+    vu_check(e->prefix, "irq-again", true, "event count %u -> %u after the unmask", c1, c2);
   else
-    vu_report(check(e, "irq-again"), false, "%s", why);
+    vu_check(e->prefix, "irq-again", false, "%s", why);
   uint16_t sts = 0;
   read_u16(e, kPciStatus, &sts);
-  vu_report(check(e, "intx-status"), !(sts & kPciStatusInterrupt),
-            "status 0x%04x after ack (bit 3 must be clear)", sts);
+  vu_check(e->prefix, "intx-status", !(sts & kPciStatusInterrupt),
+           "status 0x%04x after ack (bit 3 must be clear)", sts);
 out:
   close(fd);
 }
 
 void vu_check_edu(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts) {
   struct edu e = {.dev = dev, .opts = opts, .prefix = prefix};
-  vu_report(check(&e, "ids"), dev->vendor == 0x1234 && dev->device == 0x11e8, "%04x:%04x at %s",
-            dev->vendor, dev->device, dev->bdf);
+  vu_check(e.prefix, "ids", dev->vendor == 0x1234 && dev->device == 0x11e8, "%04x:%04x at %s",
+           dev->vendor, dev->device, dev->bdf);
   if (!enable_decode(&e) || !map_bar0(&e)) return;
   liveness(&e);
   factorial(&e);

@@ -14,18 +14,32 @@ enum { kMaxDevices = 64, kDefaultTimeoutS = 20 };
 
 static int failures;
 
-bool vu_report(const char *name, bool ok, const char *fmt, ...) {
+static bool vreport(const char *prefix, const char *what, bool ok, const char *fmt, va_list ap) {
   char detail[256];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(detail, sizeof(detail), fmt, ap);
-  va_end(ap);
   // One line per check: a newline inside a detail would forge a result line.
   for (char *p = detail; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
-  printf("VU %s %s %s\n", name, ok ? "ok" : "fail", detail);
+  printf("VU %s%s%s %s %s\n", prefix ? prefix : "", prefix ? "." : "", what, ok ? "ok" : "fail",
+         detail);
   fflush(stdout);
   if (!ok) failures++;
+  return ok;
+}
+
+bool vu_report(const char *name, bool ok, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ok = vreport(NULL, name, ok, fmt, ap);
+  va_end(ap);
+  return ok;
+}
+
+bool vu_check(const char *prefix, const char *what, bool ok, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ok = vreport(prefix, what, ok, fmt, ap);
+  va_end(ap);
   return ok;
 }
 

@@ -123,38 +123,36 @@ static bool recv_line(int fd, char *line, size_t len, int timeout_ms, size_t *go
 }
 
 void vu_check_serial(const struct vu_pci_dev *dev, const char *prefix, const struct vu_opts *opts) {
-  char name[48], tty[32], path[48], why[160], where[256];
-#define NAME(what) (snprintf(name, sizeof(name), "%s.%s", prefix, what), name)
-  vu_report(NAME("ids"), dev->vendor == 0x1b36 && dev->device == 0x0002, "%04x:%04x at %s",
-            dev->vendor, dev->device, dev->bdf);
+  char tty[32], path[48], why[160], where[256];
+  vu_check(prefix, "ids", dev->vendor == 0x1b36 && dev->device == 0x0002, "%04x:%04x at %s",
+           dev->vendor, dev->device, dev->bdf);
   int err = find_tty(dev->sysfs, 3, tty, sizeof(tty), where, sizeof(where));
   if (err) {
-    vu_report(NAME("tty"), false, "8250_pci registered no tty under %s", dev->sysfs);
+    vu_check(prefix, "tty", false, "8250_pci registered no tty under %s", dev->sysfs);
     return;
   }
-  vu_report(NAME("tty"), true, "%s (%s)", tty, where + strlen(dev->sysfs) + 1);
+  vu_check(prefix, "tty", true, "%s (%s)", tty, where + strlen(dev->sysfs) + 1);
   snprintf(path, sizeof(path), "/dev/%s", tty);
   int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    vu_report(NAME("termios"), false, "open %s: %s", path, strerror(errno));
+    vu_check(prefix, "termios", false, "open %s: %s", path, strerror(errno));
     return;
   }
   bool ok = set_raw(fd, why, sizeof(why));
-  vu_report(NAME("termios"), ok, "%s", ok ? "raw, 115200 8N1, CLOCAL" : why);
+  vu_check(prefix, "termios", ok, "%s", ok ? "raw, 115200 8N1, CLOCAL" : why);
   if (ok) {
     ok = send_line(fd, kGuestLine, opts->timeout_ms, why, sizeof(why));
-    vu_report(NAME("tx"), ok, "%s", ok ? "hello from the guest" : why);
+    vu_check(prefix, "tx", ok, "%s", ok ? "hello from the guest" : why);
   }
   if (ok) {
     char line[128];
     size_t got;
     ok = recv_line(fd, line, sizeof(line), opts->timeout_ms, &got);
     if (ok)
-      vu_report(NAME("rx"), true, "%s", line);
+      vu_check(prefix, "rx", true, "%s", line);
     else
-      vu_report(NAME("rx"), false, "no line within %d ms (%zu bytes: '%s')", opts->timeout_ms, got,
-                line);
+      vu_check(prefix, "rx", false, "no line within %d ms (%zu bytes: '%s')", opts->timeout_ms, got,
+               line);
   }
-#undef NAME
   close(fd);
 }

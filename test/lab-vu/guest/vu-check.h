@@ -26,6 +26,9 @@ struct vu_opts {
 // Prints "VU <name> ok|fail <detail>" and counts failures. Returns ok.
 bool vu_report(const char *name, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+// The same for one device's check: the name is "<prefix>.<what>" ("edu0.ident").
+bool vu_check(const char *prefix, const char *what, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 // Monotonic milliseconds.
 int64_t vu_now_ms(void);
