@@ -14,26 +14,17 @@ import { engineByName } from '../../host/plugins/engines/index.js';
 import type { Grant } from '../../host/plugins/grants.js';
 import type { VfioUserClient } from '../../host/vfio-user/client.js';
 import { EDU } from '../helpers/edu.js';
+import { failedWith, HOSTILE } from '../helpers/hostile.js';
 import { type ServedWithMemory, serveWithMemory } from '../helpers/vu-server.js';
 import { cacheDirOf, pluginBytes } from '../plugins/support.js';
 
 const test = suite('vfio-user direct DMA port');
 
 const GUEST_BYTES = 0x40000; // client memory at IOVA 0
-// test/fixtures/plugins/hostile/src/hostile.c
-const H = {
-  status: 0x30,
-  trap: 0x08,
-  read16: 0x44, // dma.read(value, 16)
-  readLen: 0x48, // dma.read(k x stride, value), repeated
-  write16: 0x54, // dma.write(value, 16 bytes)
-  repeat: 0x60,
-  stride: 0x64,
-  failed: 0x100, // status: 0x100 | dma-error case
-} as const;
-const NOT_MAPPED = 0;
-const NOT_GRANTED = 1;
-const TOO_LARGE = 3;
+const H = HOSTILE;
+const NOT_MAPPED = failedWith('dma-error', 'not-mapped');
+const NOT_GRANTED = failedWith('dma-error', 'not-granted');
+const TOO_LARGE = failedWith('dma-error', 'too-large');
 
 /** rw at [0x10000, 0x20000), read-only at [0x20000, 0x21000) */
 const WINDOWS: Grant = {
@@ -115,7 +106,7 @@ test('one export making many DMA calls: each is one port copy', async () => {
     // the 17th page is past the client's memory: the first 16 copy, the last is declined and
     // the JS chain answers not-mapped
     await s.client.write32(0, H.repeat, 0x41);
-    assert.is(await act(s, H.readLen, 4096), H.failed | NOT_MAPPED);
+    assert.is(await act(s, H.readLen, 4096), NOT_MAPPED);
     assert.equal(s.port(), { reads: 16 + 0x40, writes: 0, declined: 1 });
   } finally {
     await s.done();
@@ -145,16 +136,16 @@ test('outside its grant the port declines; the grant refuses, with the same erro
     assert.is(await act(s, H.read16, 0x20000), 0, 'the read-only window reads');
     assert.equal(s.port(), { reads: 3, writes: 1, declined: 0 });
 
-    assert.is(await act(s, H.read16, 0x30000), H.failed | NOT_GRANTED, 'mapped, not granted');
-    assert.is(await act(s, H.read16, 0xfff8), H.failed | NOT_GRANTED, 'starts before');
-    assert.is(await act(s, H.write16, 0x1fff8), H.failed | NOT_GRANTED, 'crosses the end');
-    assert.is(await act(s, H.write16, 0x20000), H.failed | NOT_GRANTED, 'read-only window');
-    assert.is(await act(s, H.readLen, 0x200000), H.failed | TOO_LARGE, 'over 1 MiB');
+    assert.is(await act(s, H.read16, 0x30000), NOT_GRANTED, 'mapped, not granted');
+    assert.is(await act(s, H.read16, 0xfff8), NOT_GRANTED, 'starts before');
+    assert.is(await act(s, H.write16, 0x1fff8), NOT_GRANTED, 'crosses the end');
+    assert.is(await act(s, H.write16, 0x20000), NOT_GRANTED, 'read-only window');
+    assert.is(await act(s, H.readLen, 0x200000), TOO_LARGE, 'over 1 MiB');
     assert.equal(s.port(), { reads: 3, writes: 1, declined: 5 });
     assert.is(s.model.stats().denied.dma, 4, 'every refusal counted once, by the grant');
 
     await s.client.dmaUnmap({ iova: 0n, sizeBytes: GUEST_BYTES });
-    assert.is(await act(s, H.read16, 0x10000), H.failed | NOT_MAPPED, 'granted, not mapped');
+    assert.is(await act(s, H.read16, 0x10000), NOT_MAPPED, 'granted, not mapped');
     assert.equal(s.port(), { reads: 3, writes: 1, declined: 6 });
   } finally {
     await s.done();
@@ -181,7 +172,7 @@ test('hostile on v8: no port; the same calls go the JS way', async () => {
   const s = await serve('v8', 'hostile', WINDOWS);
   try {
     assert.is(await act(s, H.read16, 0x10000), 0);
-    assert.is(await act(s, H.read16, 0x30000), H.failed | NOT_GRANTED);
+    assert.is(await act(s, H.read16, 0x30000), NOT_GRANTED);
     assert.equal(s.port(), { reads: 0, writes: 0, declined: 0 });
     assert.is(s.model.stats().denied.dma, 1);
   } finally {

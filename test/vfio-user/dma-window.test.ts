@@ -16,6 +16,7 @@ import { engineByName } from '../../host/plugins/engines/index.js';
 import type { Grant } from '../../host/plugins/grants.js';
 import { dma } from '../../host/vfio-user/client.js';
 import { DMA_FLAG_READ, DMA_FLAG_WRITE } from '../../host/vfio-user/protocol.js';
+import { failedWith, HOSTILE } from '../helpers/hostile.js';
 import { type ServedWithMemory, serveWithMemory } from '../helpers/vu-server.js';
 import { cacheDirOf, pluginBytes } from '../plugins/support.js';
 
@@ -23,26 +24,15 @@ const test = suite('vfio-user DMA windows');
 
 const RW = DMA_FLAG_READ | DMA_FLAG_WRITE;
 const GUEST_BYTES = 0x40000; // client memory at IOVA 0
-// test/fixtures/plugins/hostile/src/hostile.c
-const H = {
-  status: 0x30,
-  windowIova: 0x70,
-  map: 0x74, // value: length | 1 writable | 2 unaligned buffer
-  unmap: 0x78, // value: offset from the buffer
-  word: 0x7c, // read/write the u32 at the buffer + offset
-  offset: 0x80,
-  repeat: 0x60,
-  mapPages: 0x8c, // `repeat` one-page windows side by side
-  failed: 0x100, // status: 0x100 | window-error case
-} as const;
-// wit/vfiobox-device/0.1.2/types.wit window-error, in declaration order
+const H = HOSTILE;
+/** STATUS after map-window / unmap-window answered err(code) */
 const E = {
-  notMapped: 0,
-  notGranted: 1,
-  invalidRange: 3,
-  busy: 4,
-  tooMany: 5,
-  unsupported: 6,
+  notMapped: failedWith('window-error', 'not-mapped'),
+  notGranted: failedWith('window-error', 'not-granted'),
+  invalidRange: failedWith('window-error', 'invalid-range'),
+  busy: failedWith('window-error', 'busy'),
+  tooMany: failedWith('window-error', 'too-many'),
+  unsupported: failedWith('window-error', 'unsupported'),
 } as const;
 const WRITABLE = 1;
 const UNALIGNED = 2;
@@ -151,7 +141,7 @@ test('a window that is not writable is copy-on-write: the plugin sees the guest,
     assert.is(guestU32(s, 0x20000), 0x0badf00d, 'the guest memory is untouched');
     assert.is(await load(s, 0x10), 0x600d600d);
     assert.is(await unmap(s), 0);
-    assert.is(await map(s, 0x20000, 0x4000 | WRITABLE), H.failed | E.notGranted, 'not for write');
+    assert.is(await map(s, 0x20000, 0x4000 | WRITABLE), E.notGranted, 'not for write');
   } finally {
     await s.done();
   }
@@ -160,15 +150,15 @@ test('a window that is not writable is copy-on-write: the plugin sees the guest,
 test('refusals: each with its window-error, and the plugin memory as it was', async () => {
   const s = await serve('wasmtime');
   try {
-    assert.is(await map(s, 0x30000, 0x1000), H.failed | E.notGranted, 'mapped, not granted');
-    assert.is(await map(s, 0x1f000, 0x2000), H.failed | E.notGranted, 'crosses the grant');
-    assert.is(await map(s, 0x10008, 0x1000), H.failed | E.invalidRange, 'unaligned iova');
-    assert.is(await map(s, 0x10000, 0x1000 | UNALIGNED), H.failed | E.invalidRange, 'unaligned at');
-    assert.is(await map(s, 0x10000, 0), H.failed | E.invalidRange, 'empty');
-    assert.is(await unmap(s), H.failed | E.invalidRange, 'no window there');
+    assert.is(await map(s, 0x30000, 0x1000), E.notGranted, 'mapped, not granted');
+    assert.is(await map(s, 0x1f000, 0x2000), E.notGranted, 'crosses the grant');
+    assert.is(await map(s, 0x10008, 0x1000), E.invalidRange, 'unaligned iova');
+    assert.is(await map(s, 0x10000, 0x1000 | UNALIGNED), E.invalidRange, 'unaligned at');
+    assert.is(await map(s, 0x10000, 0), E.invalidRange, 'empty');
+    assert.is(await unmap(s), E.invalidRange, 'no window there');
     assert.is(await map(s, 0x10000, 0x2000 | WRITABLE), 0);
-    assert.is(await map(s, 0x14000, 0x1000 | WRITABLE), H.failed | E.busy, 'over a window');
-    assert.is(await unmap(s, 0x1000), H.failed | E.invalidRange, 'not where a window starts');
+    assert.is(await map(s, 0x14000, 0x1000 | WRITABLE), E.busy, 'over a window');
+    assert.is(await unmap(s, 0x1000), E.invalidRange, 'not where a window starts');
     assert.is(await unmap(s), 0);
     assert.equal(windowStats(s), { mapped: 1, refused: 2 });
   } finally {
@@ -184,12 +174,12 @@ test('at most 64 windows at once: the 65th is too-many, and one unmapped makes r
     await s.client.write32(0, H.windowIova, 0);
     await s.client.write32(0, H.repeat, 65);
     await s.client.write32(0, H.mapPages, WRITABLE);
-    assert.is(await s.client.read32(0, H.status), H.failed | E.tooMany, 'the 65th');
+    assert.is(await s.client.read32(0, H.status), E.tooMany, 'the 65th');
     assert.is(await load(s, 63 * 4096), 0x63636363, 'the 64th window is the 64th page');
     assert.is(await unmap(s, 5 * 4096), 0);
     assert.is(await load(s, 5 * 4096), 0, 'the unmapped page reads zeros');
     assert.is(await load(s, 6 * 4096), 0x66666666, 'its neighbour is still a window');
-    assert.is(await map(s, 0, 0x1000), H.failed | E.busy, 'the buffer start is a window');
+    assert.is(await map(s, 0, 0x1000), E.busy, 'the buffer start is a window');
     await s.client.write32(0, H.repeat, 1);
     assert.equal(windowStats(s), { mapped: 64, refused: 0 });
   } finally {
@@ -219,9 +209,9 @@ test('the server keeps at most 64 memfds for windows: a map past that works but 
     assert.is(await map(s, page(62), 0x1000 | WRITABLE), 0, 'the 64th kept fd');
     assert.is(await load(s, 0), 0xa000003e);
     assert.is(await unmap(s), 0);
-    assert.is(await map(s, page(63), 0x1000 | WRITABLE), H.failed | E.unsupported, 'no fd kept');
+    assert.is(await map(s, page(63), 0x1000 | WRITABLE), E.unsupported, 'no fd kept');
     await s.client.dmaUnmap({ iova: BigInt(page(0)), sizeBytes: 4096 });
-    assert.is(await map(s, page(63), 0x1000 | WRITABLE), H.failed | E.unsupported, 'still none');
+    assert.is(await map(s, page(63), 0x1000 | WRITABLE), E.unsupported, 'still none');
     await mapPage(0); // the unmap closed its fd: this map keeps one again
     assert.is(await map(s, page(0), 0x1000 | WRITABLE), 0, 'room again');
     assert.is(await load(s, 0), 0xa0000000);
@@ -241,8 +231,8 @@ test('granted but not mapped by the client: not-mapped', async () => {
   });
   const s = await serveWithMemory(model, { bytes: 0x4000, iova: 0x100000n });
   try {
-    assert.is(await map(s, 0x200000, 0x1000), H.failed | E.notMapped);
-    assert.is(await map(s, 0x103000, 0x2000), H.failed | E.notMapped, 'runs past the map');
+    assert.is(await map(s, 0x200000, 0x1000), E.notMapped);
+    assert.is(await map(s, 0x103000, 0x2000), E.notMapped, 'runs past the map');
     assert.is(await map(s, 0x100000, 0x4000 | WRITABLE), 0, 'the whole map');
     assert.is(await unmap(s), 0);
   } finally {
@@ -260,7 +250,7 @@ test('the client unmaps the memory under a live window: the plugin reads zeros a
     assert.is(await load(s, 0), 0, 'the window went with the map');
     await store(s, 0, 0x77777777);
     assert.is(guestU32(s, 0x10000), 0xdeadbeef, 'a store after the unmap stays in the plugin');
-    assert.is(await unmap(s), H.failed | E.invalidRange, 'the window is gone');
+    assert.is(await unmap(s), E.invalidRange, 'the window is gone');
     assert.is(s.model.stats().fenced, false);
     // mapped again, a window works again
     await s.client.dmaMap({ iova: 0n, sizeBytes: GUEST_BYTES, flags: RW, fd: s.mem.fd });
@@ -279,7 +269,7 @@ test('a disconnect drops the windows; the next client starts with none', async (
     await s.run.hangUp(s.client);
     s.client = await s.run.connect();
     await s.client.dmaMap({ iova: 0n, sizeBytes: GUEST_BYTES, flags: RW, fd: s.mem.fd });
-    assert.is(await unmap(s), H.failed | E.invalidRange, 'no window survived the disconnect');
+    assert.is(await unmap(s), E.invalidRange, 'no window survived the disconnect');
     assert.is(await map(s, 0x10000, 0x4000 | WRITABLE), 0);
     assert.is(await load(s, 0), 0x42424242);
   } finally {
@@ -290,7 +280,7 @@ test('a disconnect drops the windows; the next client starts with none', async (
 test('memory the client can shrink (no F_SEAL_SHRINK) gets no window: unsupported', async () => {
   const s = await serve('wasmtime', { seal: false });
   try {
-    assert.is(await map(s, 0x10000, 0x1000 | WRITABLE), H.failed | E.unsupported);
+    assert.is(await map(s, 0x10000, 0x1000 | WRITABLE), E.unsupported);
     assert.equal(windowStats(s), { mapped: 0, refused: 1 });
   } finally {
     await s.done();
@@ -300,8 +290,8 @@ test('memory the client can shrink (no F_SEAL_SHRINK) gets no window: unsupporte
 test('on v8 there are no windows: unsupported, and the plugin carries on', async () => {
   const s = await serve('v8');
   try {
-    assert.is(await map(s, 0x10000, 0x1000 | WRITABLE), H.failed | E.unsupported);
-    assert.is(await unmap(s), H.failed | E.unsupported);
+    assert.is(await map(s, 0x10000, 0x1000 | WRITABLE), E.unsupported);
+    assert.is(await unmap(s), E.unsupported);
     assert.is(s.model.stats().fenced, false);
   } finally {
     await s.done();
