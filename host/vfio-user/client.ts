@@ -291,7 +291,7 @@ export class VfioUserClient extends VfioUserConnection {
   protected override serveCommand(command: number, payload: Uint8Array): Uint8Array {
     const op = p.opName(command);
     if (command !== p.Command.DMA_READ && command !== p.Command.DMA_WRITE) {
-      throw new ProtocolError(op, EINVAL, 'not a server-to-client command');
+      return super.serveCommand(command, payload); // refuses it
     }
     const write = command === p.Command.DMA_WRITE;
     const access = p.decodeDmaAccess(command, payload, write);
